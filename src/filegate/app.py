@@ -1,0 +1,93 @@
+"""create_app(): clients built once in the lifespan, the routers, one error handler."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from filegate import __version__
+from filegate.errors import FilegateError
+from filegate.health.router import router as health_router
+from filegate.links.router import router as links_router
+from filegate.settings import Settings, load_settings
+from filegate.storage import build_storage
+from filegate.tickets.events import EventHub
+from filegate.tickets.router import router as tickets_router
+from filegate.tickets.service import TicketService
+from filegate.tickets.store import TicketStore
+from filegate.worker import BUILD_TASK, DOWNLOADS_QUEUE, create_celery_app
+
+
+def _field_name(location: tuple[int | str, ...]) -> str:
+    parts = [str(part) for part in location if part != "body"]
+    name = ""
+    for part in parts:
+        name += f"[{part}]" if part.isdigit() else (f".{part}" if name else part)
+    return name or "body"
+
+
+async def _filegate_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, FilegateError)
+    return JSONResponse(exc.to_body(), status_code=exc.status_code)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [{"field": _field_name(tuple(error["loc"])), "message": error["msg"]} for error in exc.errors()]
+    detail = "; ".join(f"{error['field']}: {error['message']}" for error in errors)
+    return JSONResponse({"error": "invalid_request", "detail": detail, "errors": errors}, status_code=422)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+        # The hub's XREAD blocks: its connection must not time out first.
+        hub_client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=None)
+        storage = build_storage(settings)
+        celery_app = create_celery_app(settings)
+
+        def enqueue(ticket_id: str) -> None:
+            celery_app.send_task(
+                BUILD_TASK,
+                args=[ticket_id],
+                queue=DOWNLOADS_QUEUE,
+                retry=True,
+                retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5},
+            )
+
+        store = TicketStore(client, settings.expired_grace)
+        hub = EventHub(hub_client)
+        app.state.settings = settings
+        app.state.redis = client
+        app.state.storage = storage
+        app.state.ticket_store = store
+        app.state.event_hub = hub
+        app.state.ticket_service = TicketService(settings, store, storage, enqueue)
+        try:
+            yield
+        finally:
+            await hub.close()
+            await client.aclose()
+            await hub_client.aclose()
+            celery_app.close()
+
+    app = FastAPI(
+        title="filegate",
+        version=__version__,
+        summary="Turns a selection of files and folders into one prepared download.",
+        lifespan=lifespan,
+    )
+    app.add_exception_handler(FilegateError, _filegate_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.include_router(tickets_router)
+    app.include_router(links_router)
+    app.include_router(health_router)
+    return app

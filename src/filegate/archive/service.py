@@ -1,0 +1,67 @@
+"""Running one ticket's build: preparing → ready, or failed with a reason a person can read."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from filegate.archive.builder import Progress, build_zip
+from filegate.errors import FilegateError
+from filegate.storage.base import Storage
+from filegate.tickets.states import TicketStatus
+from filegate.tickets.store import BuildTicketStore
+
+log = logging.getLogger(__name__)
+
+
+def output_key_for(ticket_id: str, download_name: str) -> str:
+    # One key per ticket: a redelivered build rewrites the same object
+    # instead of leaving a second archive behind.
+    return f"{ticket_id}/{download_name}"
+
+
+class ArchiveService:
+    def __init__(self, tickets: BuildTicketStore, storage: Storage) -> None:
+        self._tickets = tickets
+        self._storage = storage
+
+    def build(self, ticket_id: str) -> TicketStatus | None:
+        """Build the ticket's archive unless it is already final; returns the status reached."""
+        record = self._tickets.get(ticket_id)
+        if record is None:
+            log.warning("build skipped: ticket %s is unknown or forgotten", ticket_id)
+            return None
+        if record.status.is_final:
+            log.info("build skipped: ticket %s is already %s", ticket_id, record.status)
+            return record.status
+        manifest = self._tickets.manifest(ticket_id)
+        if manifest is None or self._tickets.transition(ticket_id, TicketStatus.PREPARING) is None:
+            return None
+
+        def report(progress: Progress) -> None:
+            self._tickets.progress(ticket_id, progress.to_dict())
+
+        download_name = f"{record.options.name}.zip"
+        try:
+            part = build_zip(
+                self._storage,
+                manifest,
+                output_key_for(ticket_id, download_name),
+                download_name,
+                record.options.compression,
+                report,
+            )
+        except FilegateError as exc:
+            log.info("build of ticket %s failed: %s", ticket_id, exc.detail)
+            self._tickets.transition(ticket_id, TicketStatus.FAILED, {"error": exc.detail}, error=exc.detail)
+            return TicketStatus.FAILED
+        except Exception as exc:
+            log.exception("build of ticket %s failed", ticket_id)
+            reason = f"the archive could not be built ({type(exc).__name__}: {exc})"
+            self._tickets.transition(ticket_id, TicketStatus.FAILED, {"error": reason}, error=reason)
+            return TicketStatus.FAILED
+        done = Progress(manifest.file_count, manifest.file_count, manifest.total_size, manifest.total_size)
+        self._tickets.progress(ticket_id, done.to_dict(), force=True)
+        parts = json.dumps([part.to_dict()])
+        self._tickets.transition(ticket_id, TicketStatus.READY, {"parts": 1}, parts=parts)
+        return TicketStatus.READY

@@ -1,0 +1,277 @@
+"""A streaming ZIP writer: entries go out as they are read, ZIP64 only where needed.
+
+Entries whose bytes follow in the stream carry their CRC-32 and sizes in a
+data descriptor after the data (general purpose flag bit 3), since the CRC
+is only known once the whole entry has been read. Names are UTF-8, flagged
+as such (bit 11) when they are not plain ASCII.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+_LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
+_CENTRAL_HEADER = struct.Struct("<4sHHHHHHIIIHHHHHII")
+_DATA_DESCRIPTOR = struct.Struct("<4sIII")
+_DATA_DESCRIPTOR64 = struct.Struct("<4sIQQ")
+_EOCD = struct.Struct("<4sHHHHIIH")
+_EOCD64 = struct.Struct("<4sQHHIIQQQQ")
+_EOCD64_LOCATOR = struct.Struct("<4sIQI")
+_EXTENDED_TIME_LOCAL = struct.Struct("<HHBI")
+
+_LIMIT32 = 0xFFFFFFFF
+_LIMIT16 = 0xFFFF
+# Deflate can grow incompressible data by a few bytes per 16 KiB block: an
+# entry this close to 4 GiB gets ZIP64 records in case its output passes it.
+_ZIP64_THRESHOLD = _LIMIT32 - (_LIMIT32 >> 10)
+
+STORED = 0
+DEFLATED = 8
+_FLAG_DATA_DESCRIPTOR = 0x08
+_FLAG_UTF8 = 0x800
+_UNIX = 3
+_VERSION_DEFAULT = 20
+_VERSION_ZIP64 = 45
+
+
+def dos_datetime(moment: datetime) -> tuple[int, int]:
+    """DOS date and time fields (UTC), clamped to the range DOS can hold (1980-2107)."""
+    moment = moment.astimezone(UTC)
+    if moment.year < 1980:
+        return (1 << 5) | 1, 0
+    if moment.year > 2107:
+        return (127 << 9) | (12 << 5) | 31, (23 << 11) | (59 << 5) | 29
+    date = ((moment.year - 1980) << 9) | (moment.month << 5) | moment.day
+    time = (moment.hour << 11) | (moment.minute << 5) | (moment.second // 2)
+    return date, time
+
+
+@dataclass(slots=True)
+class _CentralRecord:
+    name: bytes
+    flags: int
+    method: int
+    dos_date: int
+    dos_time: int
+    crc: int
+    compressed_size: int
+    size: int
+    offset: int
+    external_attr: int
+    mtime: int
+
+
+class ZipWriter:
+    """Writes one ZIP archive into ``sink``; call ``add_dir``/``open_entry`` then ``close``."""
+
+    def __init__(self, sink: Callable[[bytes], object], deflate_level: int = 6) -> None:
+        self._sink = sink
+        self._offset = 0
+        self._records: list[_CentralRecord] = []
+        self._deflate_level = deflate_level
+
+    @property
+    def offset(self) -> int:
+        """Bytes written so far."""
+        return self._offset
+
+    def _emit(self, data: bytes) -> None:
+        self._sink(data)
+        self._offset += len(data)
+
+    def _local_header(self, record: _CentralRecord, zip64: bool) -> None:
+        extra = _extended_time(record.mtime)
+        size_field = compressed_field = 0
+        version = _VERSION_DEFAULT
+        if zip64:
+            # Sizes come in the data descriptor; the ZIP64 extra tells readers
+            # that its size fields are eight bytes long.
+            extra += struct.pack("<HHQQ", 0x0001, 16, 0, 0)
+            size_field = compressed_field = _LIMIT32
+            version = _VERSION_ZIP64
+        if not record.flags & _FLAG_DATA_DESCRIPTOR:
+            size_field, compressed_field = record.size, record.compressed_size
+        header = _LOCAL_HEADER.pack(
+            b"PK\x03\x04",
+            version,
+            record.flags,
+            record.method,
+            record.dos_time,
+            record.dos_date,
+            record.crc,
+            compressed_field,
+            size_field,
+            len(record.name),
+            len(extra),
+        )
+        self._emit(header + record.name + extra)
+
+    def _new_record(
+        self, name: str, modified: datetime, method: int, flags: int, mode: int
+    ) -> _CentralRecord:
+        encoded = name.encode("utf-8")
+        if not name.isascii():
+            flags |= _FLAG_UTF8
+        dos_date, dos_time = dos_datetime(modified)
+        return _CentralRecord(
+            name=encoded,
+            flags=flags,
+            method=method,
+            dos_date=dos_date,
+            dos_time=dos_time,
+            crc=0,
+            compressed_size=0,
+            size=0,
+            offset=self._offset,
+            external_attr=mode << 16,
+            mtime=int(modified.timestamp()),
+        )
+
+    def add_dir(self, name: str, modified: datetime) -> None:
+        """A folder entry; ``name`` ends with '/'."""
+        record = self._new_record(name, modified, STORED, 0, 0o40755)
+        record.external_attr |= 0x10  # the MS-DOS directory attribute
+        self._local_header(record, zip64=False)
+        self._records.append(record)
+
+    def open_entry(self, name: str, modified: datetime, size_hint: int, compress: bool) -> EntryWriter:
+        """Start a file entry; write its bytes to the returned writer, then close it."""
+        record = self._new_record(
+            name, modified, DEFLATED if compress else STORED, _FLAG_DATA_DESCRIPTOR, 0o100644
+        )
+        zip64 = size_hint >= _ZIP64_THRESHOLD
+        self._local_header(record, zip64)
+        return EntryWriter(self, record, zip64, self._deflate_level if compress else None)
+
+    def _finish_entry(self, record: _CentralRecord, zip64: bool) -> None:
+        if zip64:
+            descriptor = _DATA_DESCRIPTOR64.pack(
+                b"PK\x07\x08", record.crc, record.compressed_size, record.size
+            )
+        else:
+            if record.compressed_size > _LIMIT32 or record.size > _LIMIT32:
+                raise ValueError(f"{record.name!r} grew past 4 GiB, beyond the size it was listed with")
+            descriptor = _DATA_DESCRIPTOR.pack(b"PK\x07\x08", record.crc, record.compressed_size, record.size)
+        self._emit(descriptor)
+        self._records.append(record)
+
+    def close(self) -> int:
+        """Write the central directory; returns the archive's size in bytes."""
+        start = self._offset
+        for record in self._records:
+            self._emit(_central_header(record))
+        size = self._offset - start
+        count = len(self._records)
+        if count >= _LIMIT16 or start >= _LIMIT32 or size >= _LIMIT32:
+            zip64_offset = self._offset
+            self._emit(
+                _EOCD64.pack(
+                    b"PK\x06\x06",
+                    44,
+                    (_UNIX << 8) | _VERSION_ZIP64,
+                    _VERSION_ZIP64,
+                    0,
+                    0,
+                    count,
+                    count,
+                    size,
+                    start,
+                )
+            )
+            self._emit(_EOCD64_LOCATOR.pack(b"PK\x06\x07", 0, zip64_offset, 1))
+        self._emit(
+            _EOCD.pack(
+                b"PK\x05\x06",
+                0,
+                0,
+                min(count, _LIMIT16),
+                min(count, _LIMIT16),
+                min(size, _LIMIT32),
+                min(start, _LIMIT32),
+                0,
+            )
+        )
+        return self._offset
+
+
+class EntryWriter:
+    """Receives one entry's bytes, computing its CRC-32 and sizes on the way."""
+
+    def __init__(self, owner: ZipWriter, record: _CentralRecord, zip64: bool, level: int | None) -> None:
+        self._owner = owner
+        self._record = record
+        self._zip64 = zip64
+        self._compressor = zlib.compressobj(level, zlib.DEFLATED, -15) if level is not None else None
+        self._crc = 0
+
+    def write(self, data: bytes) -> None:
+        self._crc = zlib.crc32(data, self._crc)
+        self._record.size += len(data)
+        if self._compressor is not None:
+            data = self._compressor.compress(data)
+            if not data:
+                return
+        self._record.compressed_size += len(data)
+        self._owner._emit(data)
+
+    def close(self) -> None:
+        if self._compressor is not None:
+            tail = self._compressor.flush()
+            self._record.compressed_size += len(tail)
+            self._owner._emit(tail)
+        self._record.crc = self._crc
+        self._owner._finish_entry(self._record, self._zip64)
+
+
+def _extended_time(mtime: int) -> bytes:
+    # Info-ZIP's extended timestamp: the modification time in UTC seconds,
+    # which keeps times exact where DOS fields hold local time in 2 s steps.
+    return _EXTENDED_TIME_LOCAL.pack(0x5455, 5, 1, max(0, min(mtime, _LIMIT32)))
+
+
+def _central_header(record: _CentralRecord) -> bytes:
+    extra_values: list[int] = []
+    size, compressed, offset = record.size, record.compressed_size, record.offset
+    if size >= _LIMIT32:
+        extra_values.append(size)
+        size = _LIMIT32
+    if compressed >= _LIMIT32:
+        extra_values.append(compressed)
+        compressed = _LIMIT32
+    if offset >= _LIMIT32:
+        extra_values.append(offset)
+        offset = _LIMIT32
+    extra = _extended_time(record.mtime)
+    version = _VERSION_DEFAULT
+    if extra_values:
+        extra += struct.pack(f"<HH{len(extra_values)}Q", 0x0001, 8 * len(extra_values), *extra_values)
+        version = _VERSION_ZIP64
+    if record.flags & _FLAG_DATA_DESCRIPTOR and record.size >= _ZIP64_THRESHOLD:
+        version = _VERSION_ZIP64
+    return (
+        _CENTRAL_HEADER.pack(
+            b"PK\x01\x02",
+            (_UNIX << 8) | version,
+            version,
+            record.flags,
+            record.method,
+            record.dos_time,
+            record.dos_date,
+            record.crc,
+            compressed,
+            size,
+            len(record.name),
+            len(extra),
+            0,
+            0,
+            0,
+            record.external_attr,
+            offset,
+        )
+        + record.name
+        + extra
+    )

@@ -1,0 +1,84 @@
+"""The ``filegate`` command: api, worker, dev."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+
+from filegate.settings import Settings, SettingsError, StorageKind, load_settings
+
+
+def _settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        sys.exit(f"filegate: bad configuration: {exc}")
+
+
+def run_api(settings: Settings) -> None:
+    import uvicorn
+
+    from filegate.app import create_app
+
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+def worker_argv(queues: str, extra: list[str]) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "filegate.worker",
+        "worker",
+        "-Q",
+        queues,
+        "--without-mingle",
+        "--without-gossip",
+        "-l",
+        "INFO",
+        *extra,
+    ]
+
+
+def run_dev(settings: Settings) -> None:
+    """API and one worker in the foreground; Ctrl-C stops both."""
+    if settings.storage is StorageKind.LOCAL:
+        settings.local_root.mkdir(parents=True, exist_ok=True)
+        settings.output_dir.mkdir(parents=True, exist_ok=True)
+    worker = subprocess.Popen(worker_argv("downloads,cleanup", ["--concurrency", "2"]))
+    print(
+        f"filegate: API on {settings.effective_public_url} (docs at /docs), worker pid {worker.pid}",
+        flush=True,
+    )
+    try:
+        run_api(settings)
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="filegate", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("api", help="run the HTTP API")
+    worker = commands.add_parser("worker", help="run a Celery worker; extra arguments go to celery")
+    worker.add_argument("--queues", "-Q", default="downloads", help="queues to consume (comma separated)")
+    commands.add_parser("dev", help="run the API and a worker together, for local use")
+    args, extra = parser.parse_known_args(argv)
+    settings = _settings_or_exit()
+    if args.command == "api":
+        run_api(settings)
+    elif args.command == "worker":
+        os.execv(sys.executable, worker_argv(args.queues, extra))
+    else:
+        run_dev(settings)
+
+
+if __name__ == "__main__":
+    main()

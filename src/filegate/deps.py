@@ -1,0 +1,45 @@
+"""Annotated dependencies: what a route needs, taken from the clients built at start-up."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from filegate.settings import Settings
+from filegate.storage.base import Storage
+from filegate.tickets.events import EventHub
+from filegate.tickets.service import TicketService
+from filegate.tickets.store import TicketStore
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_storage(request: Request) -> Storage:
+    storage: Storage = request.app.state.storage
+    return storage
+
+
+def get_ticket_service(request: Request) -> TicketService:
+    service: TicketService = request.app.state.ticket_service
+    return service
+
+
+def get_ticket_store(request: Request) -> TicketStore:
+    store: TicketStore = request.app.state.ticket_store
+    return store
+
+
+def get_event_hub(request: Request) -> EventHub:
+    hub: EventHub = request.app.state.event_hub
+    return hub
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StorageDep = Annotated[Storage, Depends(get_storage)]
+TicketServiceDep = Annotated[TicketService, Depends(get_ticket_service)]
+TicketStoreDep = Annotated[TicketStore, Depends(get_ticket_store)]
+EventHubDep = Annotated[EventHub, Depends(get_event_hub)]

@@ -1,0 +1,1 @@
+"""Signed, expiring download links for archives served by the API itself."""

@@ -1,0 +1,112 @@
+"""The one settings class: every FILEGATE_* variable, read once at start-up."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from filegate.units import parse_duration, parse_size
+
+SizeBytes = Annotated[int, BeforeValidator(parse_size)]
+DurationSeconds = Annotated[int, BeforeValidator(parse_duration)]
+
+_DEV_SECRET = "dev-only-signing-secret-change-me"
+
+
+class StorageKind(StrEnum):
+    LOCAL = "local"
+    S3 = "s3"
+
+
+class Settings(BaseSettings):
+    """filegate's configuration; see .env.example for every variable with an example."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FILEGATE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    environment: Literal["development", "production"] = Field(
+        "development", description="'production' refuses the development signing secret."
+    )
+    storage: StorageKind = Field(StorageKind.LOCAL, description="Where sources and archives live.")
+    local_root: Path = Field(Path("./data/files"), description="Sources for the local store.")
+    output_dir: Path = Field(Path("./data/archives"), description="Prepared archives for the local store.")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Tickets and event streams.")
+    broker_url: str = Field(
+        "", description="Celery broker (redis:// or amqp://); empty means FILEGATE_REDIS_URL."
+    )
+    host: str = Field("127.0.0.1", description="Address the API listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port the API listens on.")
+    public_url: str = Field(
+        "", description="Base URL clients reach the API at; empty means http://HOST:PORT."
+    )
+    s3_endpoint: str = Field("http://127.0.0.1:9000", description="S3 endpoint used inside.")
+    s3_public_endpoint: str = Field(
+        "", description="S3 endpoint that links are signed for; empty means FILEGATE_S3_ENDPOINT."
+    )
+    s3_access_key: str = Field("", description="S3 access key.")
+    s3_secret_key: str = Field("", description="S3 secret key.")
+    s3_region: str = Field("us-east-1", description="S3 region used for signing.")
+    s3_source_bucket: str = Field("files", description="Bucket holding the sources.")
+    s3_output_bucket: str = Field("archives", description="Bucket receiving archives.")
+    s3_part_size: SizeBytes = Field(
+        16 * 1024**2, description="Multipart upload part size (bounds memory per build)."
+    )
+    default_expiry: DurationSeconds = Field(86400, description="Expiry when a request names none.")
+    max_expiry: DurationSeconds = Field(7 * 86400, description="Longest expiry a request may ask.")
+    expired_grace: DurationSeconds = Field(
+        86400, description="How long an expired ticket still answers 410 before it is forgotten."
+    )
+    max_paths: int = Field(1000, ge=1, description="Most paths in one request.")
+    max_files: int = Field(100_000, ge=1, description="Most files in one archive.")
+    max_total_size: SizeBytes = Field(100 * 1000**3, description="Largest total source size of one request.")
+    signing_secret: str = Field(
+        _DEV_SECRET, description="HMAC key for local download links; set it in production."
+    )
+    sse_keepalive: DurationSeconds = Field(15, description="Seconds between SSE keep-alives.")
+    build_timeout: DurationSeconds = Field(
+        12 * 3600,
+        description="Longest build; the broker redelivers unacknowledged work only after this.",
+    )
+    progress_interval_ms: int = Field(250, ge=10, description="Least time between progress events.")
+
+    @model_validator(mode="after")
+    def _refuse_insecure_production(self) -> Settings:
+        if self.environment == "production" and self.signing_secret == _DEV_SECRET:
+            raise ValueError("FILEGATE_SIGNING_SECRET must be set when FILEGATE_ENVIRONMENT=production")
+        if self.default_expiry > self.max_expiry:
+            raise ValueError("FILEGATE_DEFAULT_EXPIRY is longer than FILEGATE_MAX_EXPIRY")
+        return self
+
+    @property
+    def effective_broker_url(self) -> str:
+        return self.broker_url or self.redis_url
+
+    @property
+    def effective_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def effective_s3_public_endpoint(self) -> str:
+        return self.s3_public_endpoint or self.s3_endpoint
+
+
+class SettingsError(Exception):
+    """A FILEGATE_* variable holds a value that cannot be used."""
+
+
+def load_settings() -> Settings:
+    """Read the environment and .env once; a bad value raises naming its variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"])
+            variable = f"FILEGATE_{where.upper()}" if where else "settings"
+            problems.append(f"{variable}: {error['msg']}")
+        raise SettingsError("; ".join(problems)) from None

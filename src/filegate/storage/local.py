@@ -1,0 +1,175 @@
+"""The local filesystem store: sources below one root, archives in an output folder."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from filegate.links.signing import sign_link
+from filegate.storage.base import (
+    OutputWriter,
+    PathEscapesRoot,
+    SourceChanged,
+    SourceEntry,
+    SourceStream,
+    Storage,
+    StorageUnavailable,
+    StoredOutput,
+)
+
+PARTIAL_SUFFIX = ".partial"
+
+
+def _version_of(st: os.stat_result) -> str:
+    return f"{st.st_size}-{st.st_mtime_ns}-{st.st_ino}"
+
+
+class LocalSourceStream(SourceStream):
+    def __init__(self, path: str, entry: SourceEntry) -> None:
+        self._entry = entry
+        self._path = path
+        try:
+            self._file = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
+        except FileNotFoundError:
+            raise SourceChanged(f"{entry.path} was deleted", paths=[entry.path]) from None
+        if _version_of(os.fstat(self._file.fileno())) != entry.version:
+            self._file.close()
+            raise SourceChanged(f"{entry.path} changed since it was requested", paths=[entry.path])
+
+    def read(self, size: int) -> bytes:
+        return self._file.read(size)
+
+    def verify(self) -> None:
+        # A writer may have changed the file while it was read: its size,
+        # mtime or inode (a replacement by rename) then no longer match.
+        try:
+            current = _version_of(os.stat(self._path))
+        except FileNotFoundError:
+            current = "deleted"
+        if (
+            _version_of(os.fstat(self._file.fileno())) != self._entry.version
+            or current != self._entry.version
+        ):
+            raise SourceChanged(f"{self._entry.path} changed while it was read", paths=[self._entry.path])
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class LocalOutputWriter(OutputWriter):
+    """Writes beside the final name and renames on commit, so readers never see half a file."""
+
+    def __init__(self, final_path: Path, key: str) -> None:
+        self._final_path = final_path
+        self._key = key
+        final_path.parent.mkdir(parents=True, exist_ok=True)
+        self._partial_path = final_path.with_name(f".{final_path.name}.{uuid.uuid4().hex}{PARTIAL_SUFFIX}")
+        self._file = open(self._partial_path, "wb")  # noqa: SIM115 - closed by commit/abort
+        self._size = 0
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._file.write(data)
+        self._size += len(data)
+
+    def commit(self) -> StoredOutput:
+        self._file.close()
+        os.replace(self._partial_path, self._final_path)
+        return StoredOutput(key=self._key, size=self._size)
+
+    def abort(self) -> None:
+        self._file.close()
+        self._partial_path.unlink(missing_ok=True)
+
+
+class LocalStorage(Storage):
+    def __init__(self, root: Path, output_dir: Path, public_url: str, signing_secret: str) -> None:
+        self.root = os.path.realpath(root)
+        self.output_dir = Path(os.path.realpath(output_dir))
+        self._public_url = public_url
+        self._signing_secret = signing_secret
+
+    def _resolve(self, path: str) -> str:
+        full = os.path.join(self.root, path) if path else self.root
+        real = os.path.realpath(full)
+        if real != self.root and not real.startswith(self.root + os.sep):
+            raise PathEscapesRoot(f"{path} leads outside the store", paths=[path])
+        return real
+
+    def _entry(self, path: str, st: os.stat_result, is_dir: bool) -> SourceEntry:
+        return SourceEntry(
+            path=path,
+            is_dir=is_dir,
+            size=0 if is_dir else st.st_size,
+            modified=datetime.fromtimestamp(st.st_mtime, UTC),
+            version="" if is_dir else _version_of(st),
+        )
+
+    def stat(self, path: str) -> SourceEntry | None:
+        real = self._resolve(path)
+        try:
+            st = os.stat(real)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if os.path.isdir(real):
+            return self._entry(path, st, is_dir=True)
+        if os.path.isfile(real):
+            return self._entry(path, st, is_dir=False)
+        return None  # sockets, fifos and devices are not files anyone downloads
+
+    def walk(self, folder: str) -> Iterator[SourceEntry]:
+        real = self._resolve(folder)
+        try:
+            children = sorted(os.scandir(real), key=lambda child: child.name)
+        except FileNotFoundError:
+            return
+        for child in children:
+            path = f"{folder.rstrip('/')}/{child.name}" if folder else child.name
+            if child.is_symlink():
+                target = self._resolve(path)  # raises when the link leaves the root
+                if os.path.isfile(target):
+                    yield self._entry(path, os.stat(target), is_dir=False)
+                # Linked folders are skipped: following them could loop forever.
+                continue
+            if child.is_dir():
+                yield self._entry(path, child.stat(), is_dir=True)
+                yield from self.walk(path)
+            elif child.is_file():
+                yield self._entry(path, child.stat(), is_dir=False)
+
+    def open_source(self, entry: SourceEntry) -> SourceStream:
+        return LocalSourceStream(self._resolve(entry.path), entry)
+
+    def output_path(self, key: str) -> Path:
+        path = Path(os.path.realpath(self.output_dir / key))
+        if not path.is_relative_to(self.output_dir) or path == self.output_dir:
+            raise PathEscapesRoot("archive key leads outside the output folder", key=key)
+        return path
+
+    def create_output(self, key: str) -> OutputWriter:
+        return LocalOutputWriter(self.output_path(key), key)
+
+    def output_exists(self, key: str) -> bool:
+        return self.output_path(key).is_file()
+
+    def delete_output(self, key: str) -> None:
+        path = self.output_path(key)
+        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()  # the per-build folder, once empty
+
+    def output_link(self, key: str, download_name: str, expires_at: datetime) -> str:
+        return sign_link(
+            self._public_url, self._signing_secret, key, download_name, int(expires_at.timestamp())
+        )
+
+    def prepare(self) -> None:
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+
+    def check(self) -> None:
+        for folder in (self.root, self.output_dir):
+            if not os.path.isdir(folder) or not os.access(folder, os.R_OK):
+                raise StorageUnavailable(f"{folder} is not a readable folder")

@@ -1,0 +1,258 @@
+"""The S3-compatible store (MinIO, AWS S3, ...) through the synchronous minio client."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from minio import Minio
+from minio.datatypes import Object, Part
+from minio.error import S3Error
+from urllib3.exceptions import HTTPError
+
+from filegate.links.disposition import content_disposition
+from filegate.storage.base import (
+    OutputWriter,
+    SourceChanged,
+    SourceEntry,
+    SourceStream,
+    Storage,
+    StorageUnavailable,
+    StoredOutput,
+)
+
+# SigV4 presigned URLs are valid for at most seven days.
+MAX_PRESIGN = timedelta(days=7)
+_EPOCH = datetime(1980, 1, 1, tzinfo=UTC)
+_MISSING_CODES = {"NoSuchKey", "NoSuchVersion", "InvalidArgument"}
+_CHANGED_CODES = {"PreconditionFailed"}
+
+
+def make_client(endpoint: str, access_key: str, secret_key: str, region: str) -> Minio:
+    """A client for ``http(s)://host:port``; the fixed region spares a lookup request."""
+    parts = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
+    return Minio(
+        parts.netloc,
+        access_key=access_key,
+        secret_key=secret_key,
+        secure=parts.scheme == "https",
+        region=region,
+    )
+
+
+class S3SourceStream(SourceStream):
+    def __init__(self, client: Minio, bucket: str, entry: SourceEntry) -> None:
+        # A version id names immutable bytes; without one, If-Match makes a
+        # changed object answer 412 instead of handing over its new bytes.
+        headers: dict[str, Any] | None = None if entry.version_id else {"If-Match": f'"{entry.version}"'}
+        try:
+            self._response = client.get_object(
+                bucket, entry.path, version_id=entry.version_id, request_headers=headers
+            )
+        except S3Error as exc:
+            if exc.code in _CHANGED_CODES:
+                raise SourceChanged(
+                    f"{entry.path} changed since it was requested", paths=[entry.path]
+                ) from None
+            if exc.code in _MISSING_CODES:
+                raise SourceChanged(f"{entry.path} was deleted", paths=[entry.path]) from None
+            raise
+        except HTTPError as exc:
+            raise StorageUnavailable(f"cannot read {entry.path}: {exc}") from exc
+
+    def read(self, size: int) -> bytes:
+        data: bytes = self._response.read(size)
+        return data
+
+    def close(self) -> None:
+        self._response.close()
+        self._response.release_conn()
+
+
+class S3OutputWriter(OutputWriter):
+    """A multipart upload that holds at most one part in memory; aborted on failure."""
+
+    def __init__(self, client: Minio, bucket: str, key: str, part_size: int) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._key = key
+        self._part_size = part_size
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[Part] = []
+        self._size = 0
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._buffer += data
+        self._size += len(data)
+        while len(self._buffer) >= self._part_size:
+            self._upload_part(bytes(self._buffer[: self._part_size]))
+            del self._buffer[: self._part_size]
+
+    def _upload_part(self, data: bytes) -> None:
+        headers: dict[str, Any] = {"Content-Type": "application/zip"}
+        if self._upload_id is None:
+            self._upload_id = self._client._create_multipart_upload(self._bucket, self._key, headers)
+        number = len(self._parts) + 1
+        etag = self._client._upload_part(self._bucket, self._key, data, None, self._upload_id, number)
+        self._parts.append(Part(number, etag))
+
+    def commit(self) -> StoredOutput:
+        if self._upload_id is None:
+            self._client.put_object(
+                self._bucket,
+                self._key,
+                io.BytesIO(self._buffer),
+                len(self._buffer),
+                content_type="application/zip",
+            )
+        else:
+            if self._buffer:
+                self._upload_part(bytes(self._buffer))
+            self._client._complete_multipart_upload(self._bucket, self._key, self._upload_id, self._parts)
+        self._buffer = bytearray()
+        return StoredOutput(key=self._key, size=self._size)
+
+    def abort(self) -> None:
+        self._buffer = bytearray()
+        if self._upload_id is not None:
+            self._client._abort_multipart_upload(self._bucket, self._key, self._upload_id)
+            self._upload_id = None
+
+
+class S3Storage(Storage):
+    def __init__(
+        self,
+        client: Minio,
+        public_client: Minio,
+        source_bucket: str,
+        output_bucket: str,
+        part_size: int,
+    ) -> None:
+        self._client = client
+        self._public_client = public_client
+        self.source_bucket = source_bucket
+        self.output_bucket = output_bucket
+        self._part_size = part_size
+        self._versioned: bool | None = None
+
+    def _is_versioned(self) -> bool:
+        if self._versioned is None:
+            config = self._client.get_bucket_versioning(self.source_bucket)
+            self._versioned = config.status == "Enabled"
+        return self._versioned
+
+    def _file_entry(
+        self, key: str, size: int, modified: datetime | None, etag: str, version_id: str | None
+    ) -> SourceEntry:
+        etag = etag.strip('"')
+        return SourceEntry(
+            path=key,
+            is_dir=False,
+            size=size,
+            modified=modified or _EPOCH,
+            version=version_id or etag,
+            version_id=version_id,
+        )
+
+    def stat(self, path: str) -> SourceEntry | None:
+        try:
+            if path and not path.endswith("/"):
+                try:
+                    found = self._client.stat_object(self.source_bucket, path)
+                    return self._file_entry(
+                        path, found.size or 0, found.last_modified, found.etag or "", found.version_id
+                    )
+                except S3Error as exc:
+                    if exc.code not in _MISSING_CODES:
+                        raise
+            prefix = f"{path.rstrip('/')}/" if path else ""
+            for _ in self._client.list_objects(self.source_bucket, prefix=prefix):
+                return SourceEntry(path=path.rstrip("/"), is_dir=True, size=0, modified=_EPOCH, version="")
+            return None
+        except HTTPError as exc:
+            raise StorageUnavailable(f"cannot reach the S3 store: {exc}") from exc
+
+    def _latest_objects(self, prefix: str) -> Iterator[Object]:
+        if not self._is_versioned():
+            yield from self._client.list_objects(self.source_bucket, prefix=prefix, recursive=True)
+            return
+        for item in self._client.list_objects(
+            self.source_bucket, prefix=prefix, recursive=True, include_version=True
+        ):
+            # The listing reports is_latest as the text "true"/"false".
+            if str(item.is_latest).lower() == "true" and not item.is_delete_marker:
+                yield item
+
+    def walk(self, folder: str) -> Iterator[SourceEntry]:
+        prefix = f"{folder.rstrip('/')}/" if folder else ""
+        seen_dirs: set[str] = set()
+        try:
+            for item in self._latest_objects(prefix):
+                key = item.object_name or ""
+                parts = key[len(prefix) :].split("/")
+                for depth in range(1, len(parts)):
+                    directory = prefix + "/".join(parts[:depth])
+                    if directory not in seen_dirs:
+                        seen_dirs.add(directory)
+                        yield SourceEntry(
+                            path=directory,
+                            is_dir=True,
+                            size=0,
+                            modified=item.last_modified or _EPOCH,
+                            version="",
+                        )
+                if key.endswith("/"):
+                    continue  # a folder marker: the folder itself was yielded above
+                yield self._file_entry(
+                    key, item.size or 0, item.last_modified, item.etag or "", item.version_id
+                )
+        except HTTPError as exc:
+            raise StorageUnavailable(f"cannot reach the S3 store: {exc}") from exc
+
+    def open_source(self, entry: SourceEntry) -> SourceStream:
+        return S3SourceStream(self._client, self.source_bucket, entry)
+
+    def create_output(self, key: str) -> OutputWriter:
+        return S3OutputWriter(self._client, self.output_bucket, key, self._part_size)
+
+    def output_exists(self, key: str) -> bool:
+        try:
+            self._client.stat_object(self.output_bucket, key)
+        except S3Error as exc:
+            if exc.code in _MISSING_CODES:
+                return False
+            raise
+        return True
+
+    def delete_output(self, key: str) -> None:
+        self._client.remove_object(self.output_bucket, key)
+
+    def output_link(self, key: str, download_name: str, expires_at: datetime) -> str:
+        remaining = expires_at - datetime.now(UTC)
+        lifetime = max(timedelta(seconds=1), min(remaining, MAX_PRESIGN))
+        headers: dict[str, Any] = {
+            "response-content-disposition": content_disposition(download_name),
+            "response-content-type": "application/zip"
+            if download_name.endswith(".zip")
+            else "application/octet-stream",
+        }
+        url: str = self._public_client.presigned_get_object(
+            self.output_bucket, key, expires=lifetime, response_headers=headers
+        )
+        return url
+
+    def prepare(self) -> None:
+        if not self._client.bucket_exists(self.output_bucket):
+            self._client.make_bucket(self.output_bucket)
+
+    def check(self) -> None:
+        try:
+            for bucket in (self.source_bucket, self.output_bucket):
+                if not self._client.bucket_exists(bucket):
+                    raise StorageUnavailable(f"bucket {bucket} does not exist")
+        except (HTTPError, S3Error) as exc:
+            raise StorageUnavailable(f"cannot reach the S3 store: {exc}") from exc

@@ -1,0 +1,168 @@
+"""Server-Sent Events from tickets' Redis Streams, one reader per API process.
+
+A blocking XREAD per listener would need one Redis connection per open
+stream (redis-py's pool stops at 100) and costs about four times the CPU:
+instead ``EventHub`` runs a single XREAD over every followed stream and
+fans new entries out to in-memory queues, one per listener.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from filegate.tickets.keys import events_key
+from filegate.tickets.states import TicketStatus
+from filegate.tickets.store import Event, TicketStore, _decode_event
+
+log = logging.getLogger(__name__)
+
+
+def format_event(data: str, event: str | None = None, event_id: str | None = None) -> str:
+    """One SSE message; each line of ``data`` becomes its own ``data:`` field."""
+    for name, value in (("event", event), ("id", event_id)):
+        if value is not None and ("\n" in value or "\r" in value):
+            raise ValueError(f"an SSE {name} cannot contain a line break")
+    lines = []
+    if event_id is not None:
+        lines.append(f"id: {event_id}")
+    if event is not None:
+        lines.append(f"event: {event}")
+    lines.extend(f"data: {line}" for line in (data.splitlines() or [""]))
+    return "\n".join(lines) + "\n\n"
+
+
+def stream_id(text: str) -> tuple[int, int]:
+    """A Redis Stream id as a comparable pair; malformed ids sort first."""
+    millis, _, sequence = text.partition("-")
+    try:
+        return int(millis), int(sequence or 0)
+    except ValueError:
+        return (0, 0)
+
+
+def is_final(event: Event) -> bool:
+    _, name, data = event
+    return name == "status" and TicketStatus(data["status"]).is_final
+
+
+@dataclass(eq=False)
+class Subscription:
+    ticket_id: str
+    cursor: str
+    """The hub delivers every event after this id to ``queue``."""
+    queue: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
+
+
+class EventHub:
+    def __init__(self, client: aioredis.Redis, block_ms: int = 500) -> None:
+        # The client must have no socket timeout shorter than block_ms.
+        self._redis = client
+        self._block_ms = block_ms
+        self._cursors: dict[str, str] = {}
+        self._subscriptions: dict[str, set[Subscription]] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def subscribe(self, ticket_id: str, seen_id: str) -> Subscription:
+        """Follow a ticket from ``seen_id`` on; the subscription's cursor may be later than it."""
+        cursor = self._cursors.setdefault(ticket_id, seen_id)
+        subscription = Subscription(ticket_id, cursor)
+        self._subscriptions.setdefault(ticket_id, set()).add(subscription)
+        self._wake.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="filegate-event-hub")
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        listeners = self._subscriptions.get(subscription.ticket_id)
+        if listeners is None:
+            return
+        listeners.discard(subscription)
+        if not listeners:
+            del self._subscriptions[subscription.ticket_id]
+            self._cursors.pop(subscription.ticket_id, None)
+
+    @property
+    def listener_count(self) -> int:
+        return sum(len(listeners) for listeners in self._subscriptions.values())
+
+    async def _run(self) -> None:
+        while True:
+            if not self._cursors:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            streams = {events_key(ticket_id): cursor for ticket_id, cursor in self._cursors.items()}
+            try:
+                replies = await self._redis.xread(streams, block=self._block_ms, count=100)
+            except RedisError as exc:
+                log.warning("event hub cannot read from Redis: %s", exc)
+                await asyncio.sleep(1)
+                continue
+            for key, entries in replies or []:
+                ticket_id = key.split(":")[2]
+                if ticket_id not in self._cursors:
+                    continue  # every listener left while the read was under way
+                for entry_id, fields in entries:
+                    event = _decode_event(entry_id, fields)
+                    self._cursors[ticket_id] = entry_id
+                    for subscription in self._subscriptions.get(ticket_id, ()):
+                        subscription.queue.put_nowait(event)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+async def follow_ticket(
+    store: TicketStore, hub: EventHub, ticket_id: str, last_event_id: str | None, keepalive_seconds: float
+) -> AsyncIterator[str]:
+    """Replay the ticket's events after ``last_event_id``, then follow them live until a final state."""
+    seen = last_event_id or "0"
+
+    async def replay() -> AsyncIterator[Event]:
+        nonlocal seen
+        while batch := await store.events_after(ticket_id, seen):
+            for event in batch:
+                seen = event[0]
+                yield event
+
+    async for event in replay():
+        yield format_event(json.dumps(event[2]), event[1], event[0])
+        if is_final(event):
+            return
+    subscription = hub.subscribe(ticket_id, seen)
+    try:
+        # Events up to the hub's cursor reach the queue no more: read them here.
+        if stream_id(subscription.cursor) > stream_id(seen):
+            async for event in replay():
+                yield format_event(json.dumps(event[2]), event[1], event[0])
+                if is_final(event):
+                    return
+        while True:
+            try:
+                event = await asyncio.wait_for(subscription.queue.get(), keepalive_seconds)
+            except TimeoutError:
+                record = await store.get(ticket_id)
+                if record is None or record.is_expired:
+                    return  # forgotten or expired while nothing happened
+                yield ": keep-alive\n\n"
+                continue
+            if stream_id(event[0]) <= stream_id(seen):
+                continue
+            seen = event[0]
+            yield format_event(json.dumps(event[2]), event[1], event[0])
+            if is_final(event):
+                return
+    finally:
+        hub.unsubscribe(subscription)

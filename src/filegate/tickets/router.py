@@ -1,0 +1,67 @@
+"""POST /download and the ticket endpoints: parse, call the service, shape the answer."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from filegate.deps import EventHubDep, SettingsDep, TicketServiceDep, TicketStoreDep
+from filegate.tickets.events import follow_ticket
+from filegate.tickets.schemas import DownloadRequest, TicketCreated
+
+router = APIRouter(tags=["tickets"])
+
+SSE_HEADERS = {
+    "Cache-Control": "no-cache",
+    # nginx buffers proxied responses unless told not to: events would arrive in bursts.
+    "X-Accel-Buffering": "no",
+}
+
+
+@router.post("/download", status_code=202, response_model=TicketCreated)
+async def create_download(body: DownloadRequest, service: TicketServiceDep) -> dict[str, Any]:
+    """Snapshot the selection and queue its archive; answers at once with a ticket."""
+    record = await service.create(body)
+    return {
+        "ticket_id": record.ticket_id,
+        "status": record.status.value,
+        "status_url": f"/ticket/{record.ticket_id}/status",
+        "result_url": f"/ticket/{record.ticket_id}/result",
+        "expires_at": record.expires_at,
+    }
+
+
+def _wants_json(accept: str | None) -> bool:
+    if not accept:
+        return False
+    return "application/json" in accept and "text/event-stream" not in accept
+
+
+@router.get(
+    "/ticket/{ticket_id}/status",
+    responses={200: {"content": {"text/event-stream": {}, "application/json": {}}}},
+)
+async def ticket_status(
+    ticket_id: str,
+    service: TicketServiceDep,
+    store: TicketStoreDep,
+    hub: EventHubDep,
+    settings: SettingsDep,
+    accept: Annotated[str | None, Header()] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> Any:
+    """The ticket's life as Server-Sent Events; with ``Accept: application/json``, its state once."""
+    record = await service.get(ticket_id)
+    if _wants_json(accept):
+        return JSONResponse(record.public_state())
+    stream = follow_ticket(store, hub, ticket_id, last_event_id, settings.sse_keepalive)
+    return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+@router.get("/ticket/{ticket_id}/result")
+async def ticket_result(ticket_id: str, service: TicketServiceDep) -> JSONResponse:
+    """The archive's parts with their links: 409 while not ready, 410 once expired."""
+    result = await service.result(ticket_id)
+    return JSONResponse(result)

@@ -1,0 +1,33 @@
+"""Request and response bodies of the ticket endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class DownloadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    paths: list[str] = Field(
+        min_length=1,
+        description="Files and folders relative to the store's root; a folder brings its whole subtree.",
+        examples=[["reports/2023.pdf", "photos/"]],
+    )
+    name: str | None = Field(None, description="The archive's name, without '.zip'.", examples=["holiday"])
+    expires_in: str | int | None = Field(
+        None, description="How long the links work: '2 days', '90 min' or seconds.", examples=["2 days"]
+    )
+    compression: Literal["auto", "store", "deflate"] = Field(
+        "auto", description="'auto' stores already-compressed formats and deflates the rest."
+    )
+
+
+class TicketCreated(BaseModel):
+    ticket_id: str
+    status: str
+    status_url: str
+    result_url: str
+    expires_at: datetime

@@ -1,0 +1,140 @@
+"""Tickets: turning a download request into a queued build, and answering for it after."""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from filegate.errors import Conflict, Gone, InvalidRequest, NotFound, Unavailable
+from filegate.settings import Settings
+from filegate.snapshot.paths import normalise_paths
+from filegate.snapshot.service import SnapshotLimits, take_snapshot
+from filegate.storage.base import Storage
+from filegate.tickets.record import ArchiveOptions, TicketRecord
+from filegate.tickets.schemas import DownloadRequest
+from filegate.tickets.states import TicketStatus
+from filegate.tickets.store import TicketStore
+from filegate.units import parse_duration
+
+log = logging.getLogger(__name__)
+
+Enqueue = Callable[[str], None]
+_FORBIDDEN_NAME_CHARACTERS = set("/\\\x00")
+MAX_NAME_LENGTH = 200
+
+
+def archive_name(requested: str | None, first_path: str, path_count: int) -> str:
+    """The download's base name: the one asked for, else the single item's, else 'download'."""
+    if requested is None:
+        if path_count == 1:
+            base = posixpath.basename(first_path)
+            return posixpath.splitext(base)[0] or base
+        return "download"
+    name = requested.strip()
+    if name.lower().endswith(".zip"):
+        name = name[:-4]
+    if not name or name in (".", "..") or _FORBIDDEN_NAME_CHARACTERS & set(name):
+        raise InvalidRequest(
+            "the archive name must be a plain file name, without '/', '\\' or NUL",
+            field="name",
+            name=requested,
+        )
+    if len(name) > MAX_NAME_LENGTH or any(not ch.isprintable() for ch in name):
+        raise InvalidRequest(
+            f"the archive name must be at most {MAX_NAME_LENGTH} printable characters", field="name"
+        )
+    return name
+
+
+class TicketService:
+    def __init__(self, settings: Settings, store: TicketStore, storage: Storage, enqueue: Enqueue) -> None:
+        self._settings = settings
+        self._store = store
+        self._storage = storage
+        self._enqueue = enqueue
+
+    def _expiry_seconds(self, expires_in: str | int | None) -> int:
+        if expires_in is None:
+            return self._settings.default_expiry
+        try:
+            seconds = parse_duration(expires_in)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc), field="expires_in") from None
+        if seconds <= 0:
+            raise InvalidRequest("expires_in must be longer than zero", field="expires_in")
+        if seconds > self._settings.max_expiry:
+            raise InvalidRequest(
+                f"expires_in is longer than the maximum of {self._settings.max_expiry} seconds",
+                field="expires_in",
+                max_seconds=self._settings.max_expiry,
+            )
+        return seconds
+
+    async def create(self, request: DownloadRequest) -> TicketRecord:
+        if len(request.paths) > self._settings.max_paths:
+            raise InvalidRequest(
+                f"at most {self._settings.max_paths} paths may be requested at once",
+                field="paths",
+                max_paths=self._settings.max_paths,
+            )
+        requested = normalise_paths(request.paths)
+        expiry = self._expiry_seconds(request.expires_in)
+        name = archive_name(request.name, requested[0].path, len(requested))
+        limits = SnapshotLimits(self._settings.max_files, self._settings.max_total_size)
+        manifest = await run_in_threadpool(take_snapshot, self._storage, requested, limits)
+        now = datetime.now(UTC)
+        record = TicketRecord(
+            ticket_id=secrets.token_urlsafe(18),
+            status=TicketStatus.QUEUED,
+            options=ArchiveOptions(name=name, compression=request.compression),
+            created_at=now,
+            expires_at=now + timedelta(seconds=expiry),
+            file_count=manifest.file_count,
+            total_size=manifest.total_size,
+        )
+        await self._store.create(record, manifest)
+        try:
+            await run_in_threadpool(self._enqueue, record.ticket_id)
+        except Exception as exc:
+            log.exception("could not queue the build of ticket %s", record.ticket_id)
+            reason = "the build queue cannot be reached"
+            await self._store.transition(
+                record.ticket_id, TicketStatus.FAILED, {"error": reason}, error=reason
+            )
+            raise Unavailable(f"{reason}; try again later", ticket_id=record.ticket_id) from exc
+        return record
+
+    async def get(self, ticket_id: str) -> TicketRecord:
+        """The ticket, or NotFound; Gone once it has expired."""
+        record = await self._store.get(ticket_id)
+        if record is None:
+            raise NotFound("no ticket has this id", ticket_id=ticket_id)
+        if record.is_expired or record.status is TicketStatus.EXPIRED:
+            raise Gone(
+                "this ticket has expired", ticket_id=ticket_id, expires_at=record.expires_at.isoformat()
+            )
+        return record
+
+    async def result(self, ticket_id: str) -> dict[str, Any]:
+        record = await self.get(ticket_id)
+        if record.status is not TicketStatus.READY:
+            raise Conflict(f"the ticket is {record.status.value}, not ready", state=record.public_state())
+        parts = []
+        for part in record.parts:
+            url = await run_in_threadpool(self._storage.output_link, part.key, part.name, record.expires_at)
+            parts.append(
+                {
+                    "name": part.name,
+                    "size": part.size,
+                    "sha256": part.sha256,
+                    "url": url,
+                    "expires_at": record.expires_at.isoformat(),
+                }
+            )
+        return {**record.public_state(), "parts": parts}

@@ -1,0 +1,83 @@
+"""The Celery app: queues, long-task settings, and the clients each worker process builds once.
+
+``celery -A filegate.worker worker -Q downloads`` finds ``app`` here; it is
+made on first access from the settings (PEP 562), so importing this module
+reads no environment and opens no connection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from celery import Celery
+from kombu import Queue
+
+from filegate.settings import Settings, load_settings
+from filegate.storage import Storage, build_storage
+from filegate.tickets.store import BuildTicketStore
+
+DOWNLOADS_QUEUE = "downloads"
+CLEANUP_QUEUE = "cleanup"
+BUILD_TASK = "filegate.build_archive"
+
+
+def create_celery_app(settings: Settings) -> Celery:
+    app = Celery("filegate", include=["filegate.archive.tasks"])
+    app.conf.update(
+        broker_url=settings.effective_broker_url,
+        result_backend=settings.redis_url,
+        task_ignore_result=True,
+        task_default_queue=DOWNLOADS_QUEUE,
+        task_queues=[Queue(DOWNLOADS_QUEUE), Queue(CLEANUP_QUEUE)],
+        task_routes={BUILD_TASK: {"queue": DOWNLOADS_QUEUE}},
+        # A build is acknowledged only when it ends, so a worker that dies
+        # mid-build leaves its message to be delivered again.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        # The Redis transport redelivers a message that is not acknowledged
+        # within the visibility timeout: it must outlast the longest build,
+        # or a long build would start a second time while still running.
+        broker_transport_options={"visibility_timeout": settings.build_timeout + 600},
+        broker_connection_retry_on_startup=True,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+    )
+    app.filegate_settings = settings
+    return app
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerContext:
+    settings: Settings
+    redis: redis.Redis
+    storage: Storage
+    tickets: BuildTicketStore
+
+
+def worker_context(app: Celery) -> WorkerContext:
+    """This process's clients, built on first use (after the pool has forked)."""
+    context: WorkerContext | None = getattr(app, "filegate_context", None)
+    if context is None:
+        settings: Settings = getattr(app, "filegate_settings", None) or load_settings()
+        client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+        storage = build_storage(settings)
+        storage.prepare()
+        context = WorkerContext(
+            settings=settings,
+            redis=client,
+            storage=storage,
+            tickets=BuildTicketStore(client, settings.progress_interval_ms),
+        )
+        app.filegate_context = context
+    return context
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        app = create_celery_app(load_settings())
+        globals()["app"] = app
+        return app
+    raise AttributeError(name)
