@@ -1,0 +1,43 @@
+# filegate — `make help` lists the targets.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+.PHONY: install
+install: $(STAMP) ## Create the virtualenv and install filegate with its development tools
+	@bash scripts/ensure-tools.sh
+
+.PHONY: run
+run: install ## Run the API and a worker on the local store (Ctrl-C stops both)
+	@url=$$($(PY) scripts/ensure-redis.py) && FILEGATE_REDIS_URL=$$url $(VENV)/bin/filegate dev
+
+.PHONY: lint
+lint: install ## ruff, formatting and mypy --strict
+	$(VENV)/bin/ruff check src tests bench scripts
+	$(VENV)/bin/ruff format --check src tests bench scripts
+	$(VENV)/bin/mypy
+
+.PHONY: test
+test: lint ## Lint, then the whole test suite against real Redis, S3 server, workers and HTTP
+	$(VENV)/bin/pytest
+
+.PHONY: bench
+bench: install ## Throughput and memory of archive builds against zip and cat
+	$(PY) bench/run.py
+
+.PHONY: clean
+clean: ## Remove the virtualenv, caches and local data
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache data .run

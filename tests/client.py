@@ -1,0 +1,51 @@
+"""A filegate client for the tests, over real HTTP."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+FINAL = {"ready", "failed", "cancelled", "expired"}
+
+
+def request_download(base_url: str, paths: list[str], **options: Any) -> httpx.Response:
+    return httpx.post(f"{base_url}/download", json={"paths": paths, **options}, timeout=30)
+
+
+def current_state(base_url: str, ticket_id: str) -> dict[str, Any]:
+    response = httpx.get(
+        f"{base_url}/ticket/{ticket_id}/status", headers={"Accept": "application/json"}, timeout=10
+    )
+    response.raise_for_status()
+    state: dict[str, Any] = response.json()
+    return state
+
+
+def wait_final(base_url: str, ticket_id: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = current_state(base_url, ticket_id)
+        if state["status"] in FINAL:
+            return state
+        time.sleep(0.05)
+    raise AssertionError(f"ticket {ticket_id} did not finish in {timeout} s: {state}")
+
+
+def download_ready(base_url: str, paths: list[str], **options: Any) -> tuple[dict[str, Any], list[bytes]]:
+    """Request, wait until ready, fetch the result and every part's bytes."""
+    created = request_download(base_url, paths, **options)
+    assert created.status_code == 202, created.text
+    ticket_id = created.json()["ticket_id"]
+    state = wait_final(base_url, ticket_id)
+    assert state["status"] == "ready", state
+    result = httpx.get(f"{base_url}/ticket/{ticket_id}/result", timeout=10)
+    assert result.status_code == 200, result.text
+    body: dict[str, Any] = result.json()
+    blobs = []
+    for part in body["parts"]:
+        response = httpx.get(part["url"], timeout=60)
+        assert response.status_code == 200, response.text
+        blobs.append(response.content)
+    return body, blobs

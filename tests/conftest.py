@@ -1,0 +1,106 @@
+"""Session-wide real services: a private redis-server, moto's S3 server, and filegate on both stores."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from minio import Minio
+
+from filegate.storage.s3 import make_client
+from tests.services import Service, moto_server, redis_server, service_env
+from tests.sources import LocalSources, S3Sources
+
+S3_KEYS = {"FILEGATE_S3_ACCESS_KEY": "testing", "FILEGATE_S3_SECRET_KEY": "testing"}
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("services")
+
+
+@pytest.fixture(scope="session")
+def redis_url(workdir: Path) -> Iterator[str]:
+    with redis_server(workdir) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(workdir: Path) -> Iterator[str]:
+    with moto_server(workdir) as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(scope="session")
+def s3_client(s3_endpoint: str) -> Minio:
+    return make_client(s3_endpoint, "testing", "testing", "us-east-1")
+
+
+def make_bucket(client: Minio, name: str) -> str:
+    if not client.bucket_exists(name):
+        client.make_bucket(name)
+    return name
+
+
+@dataclass
+class Deployment:
+    """A running filegate with a way to put sources into its store."""
+
+    service: Service
+    sources: LocalSources | S3Sources
+
+    @property
+    def base_url(self) -> str:
+        return self.service.base_url
+
+    def folder(self) -> str:
+        """A fresh top-level folder name, so tests sharing a store never meet."""
+        return f"t-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def local_deployment(redis_url: str, workdir: Path) -> Iterator[Deployment]:
+    home = workdir / "local"
+    (home / "files").mkdir(parents=True)
+    service = Service(service_env(f"{redis_url}/1", home), home)
+    service.start_worker()
+    service.start_api()
+    try:
+        yield Deployment(service, LocalSources(home / "files"))
+    finally:
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_deployment(redis_url: str, s3_endpoint: str, s3_client: Minio, workdir: Path) -> Iterator[Deployment]:
+    home = workdir / "s3"
+    home.mkdir()
+    make_bucket(s3_client, "sources")
+    make_bucket(s3_client, "outputs")
+    env = service_env(
+        f"{redis_url}/2",
+        home,
+        FILEGATE_STORAGE="s3",
+        FILEGATE_S3_ENDPOINT=s3_endpoint,
+        FILEGATE_S3_SOURCE_BUCKET="sources",
+        FILEGATE_S3_OUTPUT_BUCKET="outputs",
+        FILEGATE_S3_PART_SIZE="5MiB",
+        **S3_KEYS,
+    )
+    service = Service(env, home)
+    service.start_worker()
+    service.start_api()
+    try:
+        yield Deployment(service, S3Sources(s3_client, "sources"))
+    finally:
+        service.stop()
+
+
+@pytest.fixture(params=["local", "s3"])
+def deployment(request: pytest.FixtureRequest) -> Deployment:
+    """filegate on the local store, then on S3: each test runs against both."""
+    fixture: Deployment = request.getfixturevalue(f"{request.param}_deployment")
+    return fixture

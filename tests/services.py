@@ -1,0 +1,162 @@
+"""Real services for the tests: redis-server, moto's S3 server, Celery workers, uvicorn."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args} exited early:\n{log.read_text()[-3000:]}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{process.args} did not listen on {port}:\n{log.read_text()[-3000:]}")
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextlib.contextmanager
+def running(args: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("ab") as out:
+        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        yield process
+    finally:
+        stop(process)
+
+
+@contextlib.contextmanager
+def redis_server(workdir: Path) -> Iterator[str]:
+    port = free_port()
+    log = workdir / "redis.log"
+    args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    with running(args, log) as process:
+        wait_for_port(port, process, log)
+        yield f"redis://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def moto_server(workdir: Path) -> Iterator[str]:
+    port = free_port()
+    log = workdir / "moto.log"
+    moto = Path(sys.executable).with_name("moto_server")
+    with running([str(moto), "-H", "127.0.0.1", "-p", str(port)], log) as process:
+        wait_for_port(port, process, log)
+        yield f"http://127.0.0.1:{port}"
+
+
+class Service:
+    """A running filegate: one Celery worker process and one uvicorn API, sharing ``env``."""
+
+    def __init__(self, env: dict[str, str], workdir: Path) -> None:
+        self.env = env
+        self.workdir = workdir
+        self.port = int(env["FILEGATE_PORT"])
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.worker: subprocess.Popen[bytes] | None = None
+        self.api: subprocess.Popen[bytes] | None = None
+
+    @property
+    def worker_log(self) -> Path:
+        return self.workdir / "worker.log"
+
+    def start_worker(self) -> None:
+        log = self.worker_log
+        offset = log.stat().st_size if log.exists() else 0
+        args = [
+            sys.executable, "-m", "celery", "-A", "filegate.worker", "worker", "-Q", "downloads",
+            "--pool", "prefork", "--concurrency", "1", "--without-mingle", "--without-gossip", "-l", "INFO",
+        ]
+        with log.open("ab") as out:
+            self.worker = subprocess.Popen(
+                args, stdout=out, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
+                cwd=self.workdir,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with log.open("rb") as text:
+                text.seek(offset)
+                if b" ready." in text.read():
+                    return
+            if self.worker.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{log.read_text()[-3000:]}")
+            time.sleep(0.05)
+        raise RuntimeError(f"worker not ready:\n{log.read_text()[-3000:]}")
+
+    def stop_worker(self) -> None:
+        if self.worker is not None:
+            stop(self.worker, timeout=20)
+            self.worker = None
+
+    def start_api(self) -> None:
+        log = self.workdir / "api.log"
+        args = [
+            sys.executable, "-m", "uvicorn", "filegate.app:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
+        ]
+        with log.open("ab") as out:
+            self.api = subprocess.Popen(
+                args, stdout=out, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
+                cwd=self.workdir,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.api.poll() is not None:
+                raise RuntimeError(f"API exited early:\n{log.read_text()[-3000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.base_url}/health", timeout=1).status_code == 200:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError(f"API not ready:\n{log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        self.stop_worker()
+        if self.api is not None:
+            stop(self.api)
+            self.api = None
+
+
+def service_env(redis_url: str, workdir: Path, **overrides: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("FILEGATE_")}
+    env.update(
+        {
+            "FILEGATE_REDIS_URL": redis_url,
+            "FILEGATE_PORT": str(free_port()),
+            "FILEGATE_LOCAL_ROOT": str(workdir / "files"),
+            "FILEGATE_OUTPUT_DIR": str(workdir / "archives"),
+            "FILEGATE_SIGNING_SECRET": "test-signing-secret",
+            "FILEGATE_PROGRESS_INTERVAL_MS": "50",
+            "FILEGATE_SSE_KEEPALIVE": "15",
+        }
+    )
+    env.update(overrides)
+    return env
