@@ -45,9 +45,13 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
 
 
 @contextlib.contextmanager
-def running(args: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+def running(
+    args: list[str], log: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("ab") as out:
-        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        process = subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
     try:
         yield process
     finally:
@@ -93,12 +97,30 @@ class Service:
         log = self.worker_log
         offset = log.stat().st_size if log.exists() else 0
         args = [
-            sys.executable, "-m", "celery", "-A", "filegate.worker", "worker", "-Q", "downloads",
-            "--pool", "prefork", "--concurrency", "1", "--without-mingle", "--without-gossip", "-l", "INFO",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "filegate.worker",
+            "worker",
+            "-Q",
+            "downloads",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            "1",
+            "--without-mingle",
+            "--without-gossip",
+            "-l",
+            "INFO",
         ]
         with log.open("ab") as out:
             self.worker = subprocess.Popen(
-                args, stdout=out, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
+                args,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                start_new_session=True,
                 cwd=self.workdir,
             )
         deadline = time.monotonic() + 30
@@ -120,12 +142,25 @@ class Service:
     def start_api(self) -> None:
         log = self.workdir / "api.log"
         args = [
-            sys.executable, "-m", "uvicorn", "filegate.app:create_app", "--factory",
-            "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "filegate.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
         ]
         with log.open("ab") as out:
             self.api = subprocess.Popen(
-                args, stdout=out, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
+                args,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                start_new_session=True,
                 cwd=self.workdir,
             )
         deadline = time.monotonic() + 30

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,6 +10,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from filegate import __version__
 from filegate.errors import FilegateError
@@ -21,6 +23,8 @@ from filegate.tickets.router import router as tickets_router
 from filegate.tickets.service import TicketService
 from filegate.tickets.store import TicketStore
 from filegate.worker import BUILD_TASK, DOWNLOADS_QUEUE, create_celery_app
+
+log = logging.getLogger(__name__)
 
 
 def _field_name(location: tuple[int | str, ...]) -> str:
@@ -52,6 +56,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The hub's XREAD blocks: its connection must not time out first.
         hub_client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=None)
         storage = build_storage(settings)
+        try:
+            await run_in_threadpool(storage.prepare)
+        except Exception:
+            log.exception("the output store could not be prepared; /health/ready will say why")
         celery_app = create_celery_app(settings)
 
         def enqueue(ticket_id: str) -> None:

@@ -47,7 +47,10 @@ def test_folder_and_file_arrive_with_their_bytes_and_names(deployment: Deploymen
     sources.mkdir(f"{root}/photos/empty")
 
     body, [blob] = download_ready(
-        deployment.base_url, [f"{root}/reports/2023.pdf", f"{root}/photos/"], name="holiday", expires_in="2 days"
+        deployment.base_url,
+        [f"{root}/reports/2023.pdf", f"{root}/photos/"],
+        name="holiday",
+        expires_in="2 days",
     )
 
     [part] = body["parts"]
@@ -114,7 +117,9 @@ def test_entry_times_come_from_the_sources(local_deployment: Deployment) -> None
         assert archive.getinfo("old.txt").date_time == (2021, 3, 4, 5, 6, 8)
 
 
-def test_a_source_deleted_before_the_build_fails_the_ticket_with_its_name(local_deployment: Deployment) -> None:
+def test_a_source_deleted_before_the_build_fails_the_ticket_with_its_name(
+    local_deployment: Deployment,
+) -> None:
     root = local_deployment.folder()
     local_deployment.sources.put(f"{root}/keep.txt", b"keep")
     local_deployment.sources.put(f"{root}/vanish.txt", b"vanish")

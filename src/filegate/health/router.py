@@ -34,6 +34,9 @@ async def ready(request: Request, storage: StorageDep) -> JSONResponse:
     except FilegateError as exc:
         checks["storage"] = f"unavailable: {exc.detail}"
     healthy = all(value == "ok" for value in checks.values())
-    return JSONResponse(
-        {"status": "ok" if healthy else "unavailable", "checks": checks}, status_code=200 if healthy else 503
-    )
+    body = {
+        "status": "ok" if healthy else "unavailable",
+        "checks": checks,
+        "sse_listeners": request.app.state.event_hub.listener_count,
+    }
+    return JSONResponse(body, status_code=200 if healthy else 503)

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from filegate.errors import InvalidRequest
+from filegate.snapshot.paths import normalise_path, normalise_paths
+from filegate.snapshot.service import unique_name
+from filegate.tickets.service import archive_name
+
+
+@pytest.mark.parametrize(
+    ("raw", "path", "wants_folder"),
+    [
+        ("photos/", "photos", True),
+        ("photos", "photos", False),
+        ("a//b/./c", "a/b/c", False),
+        ("./reports/2023.pdf", "reports/2023.pdf", False),
+        ("été/東京.txt", "été/東京.txt", False),
+        ("a\\b", "a\\b", False),
+    ],
+)
+def test_paths_are_normalised(raw: str, path: str, wants_folder: bool) -> None:
+    requested = normalise_path(raw, "paths[0]")
+    assert (requested.path, requested.wants_folder) == (path, wants_folder)
+
+
+@pytest.mark.parametrize("raw", ["", " ", "/etc/passwd", "..", "a/../b", "a/..", "x\x00", ".", "/", "//"])
+def test_unsafe_paths_are_refused_naming_the_field(raw: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        normalise_path(raw, "paths[3]")
+    assert caught.value.extra["field"] == "paths[3]"
+
+
+def test_the_same_path_twice_is_refused() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        normalise_paths(["a/b", "c", "a//b/"])
+    assert caught.value.extra["field"] == "paths[2]"
+
+
+segment = st.text(alphabet=st.characters(blacklist_characters="/\x00"), min_size=1, max_size=8)
+
+
+@given(st.lists(st.one_of(segment, st.just(".."), st.just("."), st.just("")), min_size=1, max_size=6))
+def test_no_normalised_path_climbs_out(segments: list[str]) -> None:
+    raw = "/".join(segments)
+    try:
+        requested = normalise_path(raw, "paths[0]")
+    except InvalidRequest:
+        return
+    parts = requested.path.split("/")
+    assert ".." not in parts and "" not in parts and "." not in parts
+    assert not requested.path.startswith("/")
+
+
+def test_unique_names_get_numbered_before_the_extension() -> None:
+    taken = {"report.pdf", "report (2).pdf", "photos", ".env"}
+    assert unique_name("report.pdf", taken) == "report (3).pdf"
+    assert unique_name("photos", taken) == "photos (2)"
+    assert unique_name(".env", taken) == ".env (2)"
+    assert unique_name("new.txt", taken) == "new.txt"
+
+
+def test_archive_name_defaults_to_the_single_item_or_download() -> None:
+    assert archive_name(None, "photos/2023", 1) == "2023"
+    assert archive_name(None, "reports/2023.pdf", 1) == "2023"
+    assert archive_name(None, "a", 2) == "download"
+    assert archive_name(" holiday.ZIP ", "a", 1) == "holiday"

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import io
+import struct
+import subprocess
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from filegate.archive.zipwriter import ZipWriter, dos_datetime
+
+MOMENT = datetime(2024, 2, 29, 13, 14, 16, tzinfo=UTC)
+
+
+def _write(entries: list[tuple[str, bytes, bool]], size_hint: int | None = None) -> bytes:
+    buffer = io.BytesIO()
+    writer = ZipWriter(buffer.write)
+    for name, data, compress in entries:
+        entry = writer.open_entry(name, MOMENT, len(data) if size_hint is None else size_hint, compress)
+        for start in range(0, len(data), 7000):
+            entry.write(data[start : start + 7000])
+        entry.close()
+    assert writer.close() == len(buffer.getvalue())
+    return buffer.getvalue()
+
+
+names = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/\\"),
+    min_size=1,
+    max_size=20,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(names, st.tuples(st.binary(max_size=20_000), st.booleans()), min_size=1, max_size=8))
+def test_any_entries_read_back_unchanged(entries: dict[str, tuple[bytes, bool]]) -> None:
+    blob = _write([(name, data, compress) for name, (data, compress) in entries.items()])
+    with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+        assert archive.testzip() is None
+        assert {info.filename: archive.read(info) for info in archive.infolist()} == {
+            name: data for name, (data, _) in entries.items()
+        }
+
+
+def test_utf8_flag_only_on_non_ascii_names() -> None:
+    blob = _write([("plain.txt", b"a", False), ("été.txt", b"b", True)])
+    with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+        plain, accented = archive.infolist()
+    assert not plain.flag_bits & 0x800
+    assert accented.flag_bits & 0x800
+    assert accented.filename == "été.txt"
+
+
+def test_folders_are_entries_with_the_directory_attribute() -> None:
+    buffer = io.BytesIO()
+    writer = ZipWriter(buffer.write)
+    writer.add_dir("empty/", MOMENT)
+    writer.close()
+    with zipfile.ZipFile(buffer) as archive:
+        [info] = archive.infolist()
+    assert info.is_dir() and info.external_attr & 0x10
+    assert info.date_time == (2024, 2, 29, 13, 14, 16)
+
+
+def test_more_than_65535_entries_use_zip64_end_records(tmp_path: Path) -> None:
+    blob = _write([(f"f{number}", b"", False) for number in range(70_000)])
+    assert b"PK\x06\x06" in blob[-200:]
+    path = tmp_path / "many.zip"
+    path.write_bytes(blob)
+    with zipfile.ZipFile(path) as archive:
+        assert len(archive.infolist()) == 70_000
+    assert subprocess.run(["unzip", "-tqq", str(path)], capture_output=True).returncode == 0
+    listed = subprocess.run(["bsdtar", "-tf", str(path)], capture_output=True, text=True, check=True)
+    assert len(listed.stdout.splitlines()) == 70_000
+
+
+def test_small_archives_stay_plain_zip() -> None:
+    blob = _write([("a", b"x" * 1000, True)])
+    assert b"PK\x06\x06" not in blob
+    local_version = struct.unpack_from("<H", blob, 4)[0]
+    assert local_version == 20
+
+
+def test_an_entry_listed_near_4_gib_gets_zip64_descriptors_readers_accept(tmp_path: Path) -> None:
+    blob = _write([("huge-by-listing.bin", b"data" * 100, False)], size_hint=5 * 1024**3)
+    path = tmp_path / "zip64.zip"
+    path.write_bytes(blob)
+    with zipfile.ZipFile(path) as archive:
+        assert archive.read("huge-by-listing.bin") == b"data" * 100
+    assert subprocess.run(["unzip", "-tqq", str(path)], capture_output=True).returncode == 0
+
+
+def test_dos_times_are_clamped_to_what_dos_can_hold() -> None:
+    assert dos_datetime(datetime(1970, 1, 1, tzinfo=UTC)) == ((1 << 5) | 1, 0)
+    date, _ = dos_datetime(datetime(2200, 1, 1, tzinfo=UTC))
+    assert date >> 9 == 127
