@@ -42,11 +42,15 @@ class ArchiveService:
             self._tickets.progress(ticket_id, progress.to_dict())
 
         download_name = f"{record.options.name}.zip"
+        output_key = output_key_for(ticket_id, download_name)
         try:
+            # A build delivered again after its worker died finds the dead
+            # build's partial output here: it goes before anything is written.
+            self._storage.discard_incomplete(output_key)
             part = build_zip(
                 self._storage,
                 manifest,
-                output_key_for(ticket_id, download_name),
+                output_key,
                 download_name,
                 record.options.compression,
                 report,

@@ -97,6 +97,10 @@ class Storage(abc.ABC):
     def create_output(self, key: str) -> OutputWriter: ...
 
     @abc.abstractmethod
+    def discard_incomplete(self, key: str) -> None:
+        """Remove what an interrupted write of ``key`` left: partial files, open multipart uploads."""
+
+    @abc.abstractmethod
     def output_exists(self, key: str) -> bool: ...
 
     @abc.abstractmethod

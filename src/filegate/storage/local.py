@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import uuid
 from collections.abc import Iterator
@@ -151,6 +152,11 @@ class LocalStorage(Storage):
 
     def create_output(self, key: str) -> OutputWriter:
         return LocalOutputWriter(self.output_path(key), key)
+
+    def discard_incomplete(self, key: str) -> None:
+        final = self.output_path(key)
+        for partial in final.parent.glob(f".{glob.escape(final.name)}.*{PARTIAL_SUFFIX}"):
+            partial.unlink(missing_ok=True)
 
     def output_exists(self, key: str) -> bool:
         return self.output_path(key).is_file()

@@ -219,6 +219,12 @@ class S3Storage(Storage):
     def create_output(self, key: str) -> OutputWriter:
         return S3OutputWriter(self._client, self.output_bucket, key, self._part_size)
 
+    def discard_incomplete(self, key: str) -> None:
+        listing = self._client._list_multipart_uploads(self.output_bucket, prefix=key)
+        for upload in listing.uploads:
+            if upload.object_name == key and upload.upload_id:
+                self._client._abort_multipart_upload(self.output_bucket, key, upload.upload_id)
+
     def output_exists(self, key: str) -> bool:
         try:
             self._client.stat_object(self.output_bucket, key)

@@ -1,0 +1,56 @@
+"""The same download with RabbitMQ as the Celery broker (the result backend stays Redis)."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.client import download_ready
+from tests.conftest import Deployment
+from tests.services import Service, service_env
+from tests.sources import LocalSources
+
+AMQP_URL = os.environ.get("FILEGATE_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+def _rabbitmq_answers() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5672), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def rabbit_deployment(redis_url: str, workdir: Path) -> Iterator[Deployment]:
+    if not _rabbitmq_answers():
+        if os.environ.get("CI"):
+            pytest.fail("RabbitMQ does not answer on 127.0.0.1:5672; .ci/run should have started it")
+        pytest.skip("RabbitMQ does not answer on 127.0.0.1:5672")
+    home = workdir / "rabbit"
+    (home / "files").mkdir(parents=True)
+    service = Service(service_env(f"{redis_url}/5", home, FILEGATE_BROKER_URL=AMQP_URL), home)
+    service.start_worker()
+    service.start_api()
+    try:
+        yield Deployment(service, LocalSources(home / "files"))
+    finally:
+        service.stop()
+
+
+def test_a_download_is_built_through_rabbitmq(rabbit_deployment: Deployment) -> None:
+    root = rabbit_deployment.folder()
+    rabbit_deployment.sources.put(f"{root}/hello.txt", b"hello over amqp")
+
+    body, [blob] = download_ready(rabbit_deployment.base_url, [f"{root}/"])
+
+    assert body["status"] == "ready"
+    with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+        assert archive.read(f"{root}/hello.txt") == b"hello over amqp"
+    assert "amqp://" in (rabbit_deployment.service.workdir / "worker.log").read_text()
