@@ -6,13 +6,14 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
 from filegate import __version__
+from filegate.connections import async_redis
 from filegate.errors import FilegateError
 from filegate.health.router import router as health_router
 from filegate.links.router import router as links_router
@@ -40,6 +41,12 @@ async def _filegate_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(exc.to_body(), status_code=exc.status_code)
 
 
+async def _redis_error(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("Redis is unavailable: %s", exc)
+    body = {"error": "unavailable", "detail": "the ticket store (Redis) cannot be reached; try again later"}
+    return JSONResponse(body, status_code=503)
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [{"field": _field_name(tuple(error["loc"])), "message": error["msg"]} for error in exc.errors()]
@@ -52,9 +59,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+        client = async_redis(settings.redis_url)
         # The hub's XREAD blocks: its connection must not time out first.
-        hub_client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=None)
+        hub_client = async_redis(settings.redis_url, socket_timeout=None)
         storage = build_storage(settings)
         try:
             await run_in_threadpool(storage.prepare)
@@ -95,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_exception_handler(FilegateError, _filegate_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(RedisError, _redis_error)
     app.include_router(tickets_router)
     app.include_router(links_router)
     app.include_router(health_router)

@@ -14,6 +14,7 @@ import redis
 from celery import Celery
 from kombu import Queue
 
+from filegate.connections import sync_redis
 from filegate.settings import Settings, load_settings
 from filegate.storage import Storage, build_storage
 from filegate.tickets.store import BuildTicketStore
@@ -62,7 +63,7 @@ def worker_context(app: Celery) -> WorkerContext:
     context: WorkerContext | None = getattr(app, "filegate_context", None)
     if context is None:
         settings: Settings = getattr(app, "filegate_settings", None) or load_settings()
-        client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+        client = sync_redis(settings.redis_url)
         storage = build_storage(settings)
         storage.prepare()
         context = WorkerContext(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from celery import Task, shared_task
 
-from filegate.archive.service import ArchiveService
+from filegate.archive.service import TRANSIENT_ERRORS, ArchiveService
 from filegate.worker import worker_context
+
+MAX_RETRIES = 5
 
 
 @shared_task(  # type: ignore[untyped-decorator]
@@ -13,5 +15,12 @@ from filegate.worker import worker_context
 )
 def build_archive(self: Task, ticket_id: str) -> str | None:
     context = worker_context(self.app)
-    status = ArchiveService(context.tickets, context.storage).build(ticket_id)
+    service = ArchiveService(context.tickets, context.storage)
+    try:
+        status = service.build(ticket_id)
+    except TRANSIENT_ERRORS as exc:
+        if self.request.retries >= MAX_RETRIES:
+            service.fail(ticket_id, f"storage or Redis stayed unreachable: {exc}")
+            return "failed"
+        raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from exc
     return status.value if status else None
