@@ -44,9 +44,7 @@ def test_killed_build_is_delivered_again_and_finishes(deployment: Deployment) ->
     final = wait_final(deployment.base_url, ticket_id, timeout=120)
 
     assert final["status"] == "ready", final
-    statuses = [
-        m.json()["status"] for m in read_all(deployment.base_url, ticket_id) if m.event == "status"
-    ]
+    statuses = [m.json()["status"] for m in read_all(deployment.base_url, ticket_id) if m.event == "status"]
     assert statuses == ["queued", "preparing", "preparing", "ready"]
     if isinstance(deployment.sources, S3Sources):
         client, bucket = deployment.sources.client, deployment.service.env["FILEGATE_S3_OUTPUT_BUCKET"]
