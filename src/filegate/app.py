@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
 from filegate import __version__
+from filegate.body_limit import BodyLimitMiddleware
 from filegate.connections import async_redis
 from filegate.errors import FilegateError
 from filegate.health.router import router as health_router
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Turns a selection of files and folders into one prepared download.",
         lifespan=lifespan,
     )
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_request_body)
     app.add_exception_handler(FilegateError, _filegate_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(RedisError, _redis_error)

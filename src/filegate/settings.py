@@ -62,6 +62,9 @@ class Settings(BaseSettings):
         86400, description="How long an expired ticket still answers 410 before it is forgotten."
     )
     max_paths: int = Field(1000, ge=1, description="Most paths in one request.")
+    max_request_body: SizeBytes = Field(
+        1024**2, description="Largest request body; larger ones are refused (413) before being read."
+    )
     max_files: int = Field(100_000, ge=1, description="Most files in one archive.")
     max_total_size: SizeBytes = Field(100 * 1000**3, description="Largest total source size of one request.")
     signing_secret: str = Field(

@@ -29,6 +29,7 @@ def strict_deployment(redis_url: str, workdir: Path) -> Iterator[Deployment]:
         FILEGATE_MAX_FILES="4",
         FILEGATE_MAX_TOTAL_SIZE="10KB",
         FILEGATE_MAX_EXPIRY="7 days",
+        FILEGATE_MAX_REQUEST_BODY="4KB",
     )
     service = Service(env, home)
     service.start_api()
@@ -144,6 +145,24 @@ class TestRefusedRequests:
     def test_more_bytes_than_allowed_is_413(self, strict_deployment: Deployment) -> None:
         error = _error(_post(strict_deployment, {"paths": ["big.bin"]}), 413)
         assert error["limit"] == "max_total_size"
+
+    def test_a_huge_body_is_413_before_it_is_read(self, strict_deployment: Deployment) -> None:
+        error = _error(_post(strict_deployment, {"paths": ["docs/a.txt"] * 2000}), 413)
+        assert "body" in error["detail"]
+
+    def test_a_huge_chunked_body_is_413(self, strict_deployment: Deployment) -> None:
+        def chunks() -> Iterator[bytes]:
+            yield b'{"paths": ['
+            for _ in range(2000):
+                yield b'"docs/a.txt",'
+            yield b'"docs/b.txt"]}'
+
+        response = httpx.post(
+            f"{strict_deployment.base_url}/download",
+            content=chunks(),
+            headers={"content-type": "application/json"},
+        )
+        _error(response, 413)
 
     def test_unknown_ticket_result_is_404(self, strict_deployment: Deployment) -> None:
         response = httpx.get(f"{strict_deployment.base_url}/ticket/unknown/result")

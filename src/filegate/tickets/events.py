@@ -107,15 +107,23 @@ class EventHub:
                 log.warning("event hub cannot read from Redis: %s", exc)
                 await asyncio.sleep(1)
                 continue
-            for key, entries in replies or []:
-                ticket_id = key.split(":")[2]
-                if ticket_id not in self._cursors:
-                    continue  # every listener left while the read was under way
-                for entry_id, fields in entries:
+            self._dispatch(replies or [])
+
+    def _dispatch(self, replies: list[tuple[str, list[tuple[str, dict[str, str]]]]]) -> None:
+        for key, entries in replies:
+            ticket_id = key.split(":")[2]
+            if ticket_id not in self._cursors:
+                continue  # every listener left while the read was under way
+            for entry_id, fields in entries:
+                # The cursor moves first: a malformed entry is skipped, not read forever.
+                self._cursors[ticket_id] = entry_id
+                try:
                     event = _decode_event(entry_id, fields)
-                    self._cursors[ticket_id] = entry_id
-                    for subscription in self._subscriptions.get(ticket_id, ()):
-                        subscription.queue.put_nowait(event)
+                except (KeyError, ValueError):
+                    log.warning("skipping malformed event %s of ticket %s", entry_id, ticket_id)
+                    continue
+                for subscription in self._subscriptions.get(ticket_id, ()):
+                    subscription.queue.put_nowait(event)
 
     async def close(self) -> None:
         if self._task is not None:
