@@ -68,7 +68,7 @@ class _CentralRecord:
 class ZipWriter:
     """Writes one ZIP archive into ``sink``; call ``add_dir``/``open_entry`` then ``close``."""
 
-    def __init__(self, sink: Callable[[bytes], object], deflate_level: int = 6) -> None:
+    def __init__(self, sink: Callable[[bytes | memoryview], object], deflate_level: int = 6) -> None:
         self._sink = sink
         self._offset = 0
         self._records: list[_CentralRecord] = []
@@ -79,7 +79,7 @@ class ZipWriter:
         """Bytes written so far."""
         return self._offset
 
-    def _emit(self, data: bytes) -> None:
+    def _emit(self, data: bytes | memoryview) -> None:
         self._sink(data)
         self._offset += len(data)
 
@@ -208,7 +208,7 @@ class EntryWriter:
         self._compressor = zlib.compressobj(level, zlib.DEFLATED, -15) if level is not None else None
         self._crc = 0
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         self._crc = zlib.crc32(data, self._crc)
         self._record.size += len(data)
         if self._compressor is not None:

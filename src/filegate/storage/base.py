@@ -6,7 +6,6 @@ import abc
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 from filegate.errors import FilegateError
 
@@ -52,10 +51,6 @@ class PathEscapesRoot(FilegateError):
 class StorageUnavailable(FilegateError):
     status_code = 503
     error = "storage_unavailable"
-
-
-class SourceReader(Protocol):
-    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class OutputWriter(abc.ABC):
@@ -124,6 +119,10 @@ class SourceStream(abc.ABC):
 
     @abc.abstractmethod
     def read(self, size: int) -> bytes: ...
+
+    @abc.abstractmethod
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        """Fill ``buffer`` from the source; 0 at the end. Reusing one buffer spares fresh memory."""
 
     def verify(self) -> None:
         """Raise SourceChanged when the bytes read may not be the pinned ones."""

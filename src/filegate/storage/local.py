@@ -44,6 +44,9 @@ class LocalSourceStream(SourceStream):
     def read(self, size: int) -> bytes:
         return self._file.read(size)
 
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        return self._file.readinto(buffer) or 0
+
     def verify(self) -> None:
         # A writer may have changed the file while it was read: its size,
         # mtime or inode (a replacement by rename) then no longer match.
@@ -69,11 +72,15 @@ class LocalOutputWriter(OutputWriter):
         self._key = key
         final_path.parent.mkdir(parents=True, exist_ok=True)
         self._partial_path = final_path.with_name(f".{final_path.name}.{uuid.uuid4().hex}{PARTIAL_SUFFIX}")
-        self._file = open(self._partial_path, "wb")  # noqa: SIM115 - closed by commit/abort
+        # Unbuffered: the builder hands over large, already coalesced writes.
+        self._file = open(self._partial_path, "wb", buffering=0)  # noqa: SIM115 - closed by commit/abort
         self._size = 0
 
     def write(self, data: bytes | memoryview) -> None:
-        self._file.write(data)
+        view = memoryview(data)
+        while view:  # a raw write may take only part of the data
+            written = self._file.write(view) or 0
+            view = view[written:]
         self._size += len(data)
 
     def commit(self) -> StoredOutput:

@@ -67,6 +67,10 @@ class S3SourceStream(SourceStream):
         data: bytes = self._response.read(size)
         return data
 
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        count: int = self._response.readinto(buffer)
+        return count
+
     def close(self) -> None:
         self._response.close()
         self._response.release_conn()
