@@ -82,7 +82,11 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def walk(self, folder: str) -> Iterator[SourceEntry]:
-        """Every file and sub-folder below ``folder``, depth first, in name order."""
+        """Every file and sub-folder below ``folder``, depth first, in name order.
+
+        Paths are relative to the root. Each folder comes right before its subtree; siblings
+        sort by name, a folder's name with its trailing '/' (the order S3 lists keys in).
+        """
 
     @abc.abstractmethod
     def open_source(self, entry: SourceEntry) -> SourceStream:

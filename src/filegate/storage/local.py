@@ -23,6 +23,8 @@ from filegate.storage.base import (
 )
 
 PARTIAL_SUFFIX = ".partial"
+# A partial file is named ``.<final name>.<32 hex digits>.partial``.
+_PARTIAL_TAG = "[0-9a-f]" * 32
 
 
 def _version_of(st: os.stat_result) -> str:
@@ -35,7 +37,8 @@ class LocalSourceStream(SourceStream):
         self._path = path
         try:
             self._file = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            # Gone, or no longer a file: a folder now stands at its path or above it.
             raise SourceChanged(f"{entry.path} was deleted", paths=[entry.path]) from None
         if _version_of(os.fstat(self._file.fileno())) != entry.version:
             self._file.close()
@@ -52,7 +55,7 @@ class LocalSourceStream(SourceStream):
         # mtime or inode (a replacement by rename) then no longer match.
         try:
             current = _version_of(os.stat(self._path))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             current = "deleted"
         if (
             _version_of(os.fstat(self._file.fileno())) != self._entry.version
@@ -131,8 +134,12 @@ class LocalStorage(Storage):
     def walk(self, folder: str) -> Iterator[SourceEntry]:
         real = self._resolve(folder)
         try:
-            children = sorted(os.scandir(real), key=lambda child: child.name)
-        except FileNotFoundError:
+            # A folder sorts as its name with a trailing '/': the order S3 lists keys in,
+            # so both stores put the same tree in the same order.
+            children = sorted(
+                os.scandir(real), key=lambda child: f"{child.name}/" if child.is_dir() else child.name
+            )
+        except (FileNotFoundError, NotADirectoryError):
             return
         for child in children:
             path = f"{folder.rstrip('/')}/{child.name}" if folder else child.name
@@ -162,7 +169,7 @@ class LocalStorage(Storage):
 
     def discard_incomplete(self, key: str) -> None:
         final = self.output_path(key)
-        for partial in final.parent.glob(f".{glob.escape(final.name)}.*{PARTIAL_SUFFIX}"):
+        for partial in final.parent.glob(f".{glob.escape(final.name)}.{_PARTIAL_TAG}{PARTIAL_SUFFIX}"):
             partial.unlink(missing_ok=True)
 
     def output_exists(self, key: str) -> bool:
@@ -171,8 +178,9 @@ class LocalStorage(Storage):
     def delete_output(self, key: str) -> None:
         path = self.output_path(key)
         path.unlink(missing_ok=True)
-        with contextlib.suppress(OSError):
-            path.parent.rmdir()  # the per-build folder, once empty
+        if path.parent != self.output_dir:
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()  # the per-build folder, once empty
 
     def output_link(self, key: str, download_name: str, expires_at: datetime) -> str:
         return sign_link(

@@ -123,7 +123,11 @@ class S3OutputWriter(OutputWriter):
     def abort(self) -> None:
         self._buffer = bytearray()
         if self._upload_id is not None:
-            self._client._abort_multipart_upload(self._bucket, self._key, self._upload_id)
+            try:
+                self._client._abort_multipart_upload(self._bucket, self._key, self._upload_id)
+            except S3Error as exc:
+                if exc.code != "NoSuchUpload":  # discard_incomplete may have removed it already
+                    raise
             self._upload_id = None
 
 
@@ -153,6 +157,10 @@ class S3Storage(Storage):
         self, key: str, size: int, modified: datetime | None, etag: str, version_id: str | None
     ) -> SourceEntry:
         etag = etag.strip('"')
+        if version_id == "null":
+            # The version of an object written while versioning was off or suspended: a write
+            # while versioning is suspended replaces it, so only its ETag pins its bytes.
+            version_id = None
         return SourceEntry(
             path=key,
             is_dir=False,
@@ -242,8 +250,10 @@ class S3Storage(Storage):
         self._client.remove_object(self.output_bucket, key)
 
     def output_link(self, key: str, download_name: str, expires_at: datetime) -> str:
-        remaining = expires_at - datetime.now(UTC)
-        lifetime = max(timedelta(seconds=1), min(remaining, MAX_PRESIGN))
+        # SigV4 counts the lifetime from X-Amz-Date, in whole seconds: sign at a whole second
+        # so the link ends at ``expires_at`` (rounded down), not a second or two before.
+        signed_at = datetime.now(UTC).replace(microsecond=0)
+        lifetime = max(timedelta(seconds=1), min(expires_at - signed_at, MAX_PRESIGN))
         headers: dict[str, Any] = {
             "response-content-disposition": content_disposition(download_name),
             "response-content-type": "application/zip"
@@ -251,7 +261,7 @@ class S3Storage(Storage):
             else "application/octet-stream",
         }
         url: str = self._public_client.presigned_get_object(
-            self.output_bucket, key, expires=lifetime, response_headers=headers
+            self.output_bucket, key, expires=lifetime, response_headers=headers, request_date=signed_at
         )
         return url
 
