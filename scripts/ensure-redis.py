@@ -47,13 +47,31 @@ def main() -> None:
             )
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        ["redis-server", "--port", str(PRIVATE_PORT), "--bind", "127.0.0.1", "--daemonize", "yes",
-         "--dir", str(RUN_DIR.resolve()), "--logfile", "redis.log", "--save", "", "--appendonly", "no"],
+        [
+            "redis-server",
+            "--port",
+            str(PRIVATE_PORT),
+            "--bind",
+            "127.0.0.1",
+            "--daemonize",
+            "yes",
+            "--dir",
+            str(RUN_DIR.resolve()),
+            "--logfile",
+            "redis.log",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
         check=True,
     )
     for _ in range(100):
         if answers(private):
-            print(f"filegate: {url} did not answer; started a private redis-server at {private}", file=sys.stderr)
+            print(
+                f"filegate: {url} did not answer; started a private redis-server at {private}",
+                file=sys.stderr,
+            )
             print(private)
             return
         time.sleep(0.05)
