@@ -6,7 +6,6 @@ from hypothesis import strategies as st
 
 from filegate.errors import InvalidRequest
 from filegate.snapshot.paths import normalise_path, normalise_paths
-from filegate.snapshot.service import unique_name
 from filegate.tickets.service import archive_name
 
 
@@ -52,14 +51,6 @@ def test_no_normalised_path_climbs_out(segments: list[str]) -> None:
     parts = requested.path.split("/")
     assert ".." not in parts and "" not in parts and "." not in parts
     assert not requested.path.startswith("/")
-
-
-def test_unique_names_get_numbered_before_the_extension() -> None:
-    taken = {"report.pdf", "report (2).pdf", "photos", ".env"}
-    assert unique_name("report.pdf", taken) == "report (3).pdf"
-    assert unique_name("photos", taken) == "photos (2)"
-    assert unique_name(".env", taken) == ".env (2)"
-    assert unique_name("new.txt", taken) == "new.txt"
 
 
 def test_archive_name_defaults_to_the_single_item_or_download() -> None:

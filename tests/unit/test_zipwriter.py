@@ -4,13 +4,15 @@ import io
 import struct
 import subprocess
 import zipfile
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from filegate.archive.zipwriter import ZipWriter, dos_datetime
+from filegate.archive.zipwriter import EntryMismatch, ZipWriter, dos_datetime
 
 MOMENT = datetime(2024, 2, 29, 13, 14, 16, tzinfo=UTC)
 
@@ -97,3 +99,29 @@ def test_dos_times_are_clamped_to_what_dos_can_hold() -> None:
     assert dos_datetime(datetime(1970, 1, 1, tzinfo=UTC)) == ((1 << 5) | 1, 0)
     date, _ = dos_datetime(datetime(2200, 1, 1, tzinfo=UTC))
     assert date >> 9 == 127
+
+
+def test_stored_entries_with_a_known_crc_need_no_data_descriptor(tmp_path: Path) -> None:
+    data = b"known ahead" * 1000
+    buffer = io.BytesIO()
+    writer = ZipWriter(buffer.write)
+    entry = writer.open_entry("known.bin", MOMENT, len(data), False, crc=zlib.crc32(data))
+    entry.write(data)
+    entry.close()
+    writer.close()
+    blob = buffer.getvalue()
+    flags, _, _, _, crc, compressed, size = struct.unpack_from("<HHHHIII", blob, 6)
+    assert not flags & 0x08
+    assert (crc, compressed, size) == (zlib.crc32(data), len(data), len(data))
+    assert b"PK\x07\x08" not in blob
+    with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+        assert archive.read("known.bin") == data
+
+
+@pytest.mark.parametrize("actual", [b"changed!!!!", b"short"])
+def test_bytes_that_differ_from_the_announced_crc_or_size_are_refused(actual: bytes) -> None:
+    writer = ZipWriter(io.BytesIO().write)
+    entry = writer.open_entry("x", MOMENT, 11, False, crc=zlib.crc32(b"original!!!"))
+    entry.write(actual)
+    with pytest.raises(EntryMismatch):
+        entry.close()

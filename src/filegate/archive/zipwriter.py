@@ -85,16 +85,19 @@ class ZipWriter:
 
     def _local_header(self, record: _CentralRecord, zip64: bool) -> None:
         extra = _extended_time(record.mtime)
-        size_field = compressed_field = 0
         version = _VERSION_DEFAULT
+        if record.flags & _FLAG_DATA_DESCRIPTOR:
+            size_field = compressed_field = 0
+            values = (0, 0)
+        else:
+            size_field, compressed_field = record.size, record.compressed_size
+            values = (record.size, record.compressed_size)
         if zip64:
-            # Sizes come in the data descriptor; the ZIP64 extra tells readers
-            # that its size fields are eight bytes long.
-            extra += struct.pack("<HHQQ", 0x0001, 16, 0, 0)
+            # The ZIP64 extra holds the sizes (or, ahead of a data descriptor,
+            # tells readers that the descriptor's size fields are eight bytes).
+            extra += struct.pack("<HHQQ", 0x0001, 16, *values)
             size_field = compressed_field = _LIMIT32
             version = _VERSION_ZIP64
-        if not record.flags & _FLAG_DATA_DESCRIPTOR:
-            size_field, compressed_field = record.size, record.compressed_size
         header = _LOCAL_HEADER.pack(
             b"PK\x03\x04",
             version,
@@ -138,25 +141,51 @@ class ZipWriter:
         self._local_header(record, zip64=False)
         self._records.append(record)
 
-    def open_entry(self, name: str, modified: datetime, size_hint: int, compress: bool) -> EntryWriter:
-        """Start a file entry; write its bytes to the returned writer, then close it."""
+    def open_entry(
+        self, name: str, modified: datetime, size: int, compress: bool, crc: int | None = None
+    ) -> EntryWriter:
+        """Start a file entry; write its bytes to the returned writer, then close it.
+
+        A stored entry whose CRC-32 is given carries CRC and sizes in its local
+        header, with no data descriptor: streaming readers such as Java's
+        ZipInputStream refuse stored entries without them. Its bytes must then
+        match ``size`` and ``crc`` exactly (EntryMismatch otherwise). Other
+        entries are followed by a data descriptor, and ``size`` is a hint.
+        """
+        expected = (size, crc) if crc is not None and not compress else None
+        known = expected is not None
         record = self._new_record(
-            name, modified, DEFLATED if compress else STORED, _FLAG_DATA_DESCRIPTOR, 0o100644
+            name,
+            modified,
+            DEFLATED if compress else STORED,
+            0 if known else _FLAG_DATA_DESCRIPTOR,
+            0o100644,
         )
-        zip64 = size_hint >= _ZIP64_THRESHOLD
+        if expected is not None:
+            record.size, record.crc = expected
+            record.compressed_size = size
+            zip64 = size >= _LIMIT32
+        else:
+            zip64 = size >= _ZIP64_THRESHOLD
         self._local_header(record, zip64)
-        return EntryWriter(self, record, zip64, self._deflate_level if compress else None)
+        level = self._deflate_level if compress else None
+        return EntryWriter(self, record, zip64, level, expected)
 
     def _finish_entry(self, record: _CentralRecord, zip64: bool) -> None:
-        if zip64:
-            descriptor = _DATA_DESCRIPTOR64.pack(
-                b"PK\x07\x08", record.crc, record.compressed_size, record.size
-            )
-        else:
-            if record.compressed_size > _LIMIT32 or record.size > _LIMIT32:
-                raise ValueError(f"{record.name!r} grew past 4 GiB, beyond the size it was listed with")
-            descriptor = _DATA_DESCRIPTOR.pack(b"PK\x07\x08", record.crc, record.compressed_size, record.size)
-        self._emit(descriptor)
+        if record.flags & _FLAG_DATA_DESCRIPTOR:
+            if zip64:
+                descriptor = _DATA_DESCRIPTOR64.pack(
+                    b"PK\x07\x08", record.crc, record.compressed_size, record.size
+                )
+            else:
+                if record.compressed_size > _LIMIT32 or record.size > _LIMIT32:
+                    raise EntryMismatch(
+                        f"{record.name!r} grew past 4 GiB, beyond the size it was listed with"
+                    )
+                descriptor = _DATA_DESCRIPTOR.pack(
+                    b"PK\x07\x08", record.crc, record.compressed_size, record.size
+                )
+            self._emit(descriptor)
         self._records.append(record)
 
     def close(self) -> int:
@@ -198,32 +227,51 @@ class ZipWriter:
         return self._offset
 
 
+class EntryMismatch(ValueError):
+    """An entry's bytes differ from the size or CRC-32 announced in its header."""
+
+
 class EntryWriter:
     """Receives one entry's bytes, computing its CRC-32 and sizes on the way."""
 
-    def __init__(self, owner: ZipWriter, record: _CentralRecord, zip64: bool, level: int | None) -> None:
+    def __init__(
+        self,
+        owner: ZipWriter,
+        record: _CentralRecord,
+        zip64: bool,
+        level: int | None,
+        expected: tuple[int, int] | None,
+    ) -> None:
         self._owner = owner
         self._record = record
         self._zip64 = zip64
         self._compressor = zlib.compressobj(level, zlib.DEFLATED, -15) if level is not None else None
+        self._expected = expected
         self._crc = 0
+        self._size = 0
+        self._compressed_size = 0
 
     def write(self, data: bytes | memoryview) -> None:
         self._crc = zlib.crc32(data, self._crc)
-        self._record.size += len(data)
+        self._size += len(data)
         if self._compressor is not None:
             data = self._compressor.compress(data)
             if not data:
                 return
-        self._record.compressed_size += len(data)
+        self._compressed_size += len(data)
         self._owner._emit(data)
 
     def close(self) -> None:
         if self._compressor is not None:
             tail = self._compressor.flush()
-            self._record.compressed_size += len(tail)
+            self._compressed_size += len(tail)
             self._owner._emit(tail)
-        self._record.crc = self._crc
+        if self._expected is not None and self._expected != (self._size, self._crc):
+            raise EntryMismatch(
+                f"{self._record.name.decode()!r} is not the size or CRC-32 announced in its header"
+            )
+        self._record.crc, self._record.size = self._crc, self._size
+        self._record.compressed_size = self._compressed_size
         self._owner._finish_entry(self._record, self._zip64)
 
 

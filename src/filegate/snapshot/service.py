@@ -5,6 +5,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 
+from filegate.archive.naming import NameAllocator
 from filegate.errors import NotFound, TooLarge
 from filegate.snapshot.manifest import Manifest, ManifestEntry
 from filegate.snapshot.paths import RequestedPath
@@ -16,19 +17,6 @@ from filegate.units import format_size
 class SnapshotLimits:
     max_files: int
     max_total_size: int
-
-
-def unique_name(name: str, taken: set[str]) -> str:
-    """``name``, or ``name (2)``, ``name (3)``... before its extension, whichever is free."""
-    if name not in taken:
-        return name
-    stem, extension = posixpath.splitext(name)
-    if not stem:  # dot files such as '.env' have no extension
-        stem, extension = name, ""
-    number = 2
-    while f"{stem} ({number}){extension}" in taken:
-        number += 1
-    return f"{stem} ({number}){extension}"
 
 
 class _Tally:
@@ -67,22 +55,25 @@ def take_snapshot(storage: Storage, requested: list[RequestedPath], limits: Snap
         raise NotFound(f"{len(missing)} of the requested paths do not exist", paths=missing)
 
     tally = _Tally(limits)
+    names = NameAllocator()
     entries: list[ManifestEntry] = []
-    taken: set[str] = set()
     for _, entry in found:
         assert entry is not None
-        top = unique_name(posixpath.basename(entry.path), taken)
-        taken.add(top)
+        top = names.allocate("", posixpath.basename(entry.path))
         if not entry.is_dir:
             tally.add(entry.size)
             entries.append(ManifestEntry(name=top, source=entry))
             continue
         entries.append(ManifestEntry(name=f"{top}/", source=entry))
+        # Source folder → its name in the archive; walk yields a folder before its contents.
+        folders = {entry.path: top}
         for child in storage.walk(entry.path):
-            relative = child.path[len(entry.path) + 1 :]
+            parent = folders[posixpath.dirname(child.path)]
+            name = f"{parent}/{names.allocate(parent, posixpath.basename(child.path))}"
             if child.is_dir:
-                entries.append(ManifestEntry(name=f"{top}/{relative}/", source=child))
+                folders[child.path] = name
+                entries.append(ManifestEntry(name=f"{name}/", source=child))
             else:
                 tally.add(child.size)
-                entries.append(ManifestEntry(name=f"{top}/{relative}", source=child))
+                entries.append(ManifestEntry(name=name, source=child))
     return Manifest(entries=entries)
