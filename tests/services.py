@@ -191,6 +191,7 @@ def service_env(redis_url: str, workdir: Path, **overrides: str) -> dict[str, st
             "FILEGATE_SIGNING_SECRET": "test-signing-secret",
             "FILEGATE_PROGRESS_INTERVAL_MS": "50",
             "FILEGATE_SSE_KEEPALIVE": "15",
+            "FILEGATE_MIN_SPLIT_SIZE": "1KB",
         }
     )
     env.update(overrides)

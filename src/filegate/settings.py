@@ -13,6 +13,9 @@ from filegate.units import parse_duration, parse_size
 
 SizeBytes = Annotated[int, BeforeValidator(parse_size)]
 DurationSeconds = Annotated[int, BeforeValidator(parse_duration)]
+OptionalSizeBytes = Annotated[
+    int | None, BeforeValidator(lambda value: None if value in ("", None) else parse_size(value))
+]
 
 _DEV_SECRET = "dev-only-signing-secret-change-me"
 
@@ -56,6 +59,10 @@ class Settings(BaseSettings):
     s3_part_size: SizeBytes = Field(
         16 * 1024**2, description="Multipart upload part size (bounds memory per build)."
     )
+    min_split_size: SizeBytes = Field(10 * 1000**2, description="Smallest split size a request may ask for.")
+    default_split_size: OptionalSizeBytes = Field(
+        None, description="Split size for requests that name none; empty means one ZIP."
+    )
     default_expiry: DurationSeconds = Field(86400, description="Expiry when a request names none.")
     max_expiry: DurationSeconds = Field(7 * 86400, description="Longest expiry a request may ask.")
     expired_grace: DurationSeconds = Field(
@@ -81,6 +88,8 @@ class Settings(BaseSettings):
     def _refuse_insecure_production(self) -> Settings:
         if self.environment == "production" and self.signing_secret == _DEV_SECRET:
             raise ValueError("FILEGATE_SIGNING_SECRET must be set when FILEGATE_ENVIRONMENT=production")
+        if self.default_split_size is not None and self.default_split_size < self.min_split_size:
+            raise ValueError("FILEGATE_DEFAULT_SPLIT_SIZE is smaller than FILEGATE_MIN_SPLIT_SIZE")
         if self.default_expiry > self.max_expiry:
             raise ValueError("FILEGATE_DEFAULT_EXPIRY is longer than FILEGATE_MAX_EXPIRY")
         return self

@@ -1,17 +1,22 @@
-"""Building an archive: each pinned source streamed into a ZIP and straight into the output."""
+"""Building an archive: each pinned source streamed into ZIP parts and straight into the output."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import zlib
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from filegate.archive.compression import should_deflate
-from filegate.archive.zipwriter import ZipWriter
-from filegate.snapshot.manifest import Manifest
-from filegate.storage.base import OutputWriter, Storage
+from filegate.archive.parts import PlannedPart, part_name
+from filegate.archive.zipwriter import EntryMismatch, ZipWriter
+from filegate.snapshot.manifest import ManifestEntry
+from filegate.storage.base import OutputWriter, SourceChanged, SourceStream, Storage
 from filegate.tickets.record import Part
+
+log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1024 * 1024
 # Sources are read into a ring of reused buffers: fresh memory for every
@@ -29,6 +34,8 @@ class Progress:
     files_total: int
     bytes_done: int
     bytes_total: int
+    part: int
+    parts_total: int
 
     def to_dict(self) -> dict[str, int | float]:
         percent = 100.0 if self.bytes_total == 0 else round(100 * self.bytes_done / self.bytes_total, 1)
@@ -38,6 +45,8 @@ class Progress:
             "bytes_done": self.bytes_done,
             "bytes_total": self.bytes_total,
             "percent": percent,
+            "part": self.part,
+            "parts_total": self.parts_total,
         }
 
 
@@ -94,60 +103,157 @@ class _BufferRing:
         self._in_use: list[Future[None] | None] = [None] * RING_SIZE
         self._next = 0
 
-    def take(self) -> tuple[int, bytearray]:
+    def take(self) -> tuple[int, memoryview]:
         slot = self._next
         self._next = (slot + 1) % RING_SIZE
         busy = self._in_use[slot]
         if busy is not None:
             busy.result()
             self._in_use[slot] = None
-        return slot, self._buffers[slot]
+        return slot, memoryview(self._buffers[slot])
 
     def hold(self, slot: int, until: Future[None] | None) -> None:
         self._in_use[slot] = until
 
 
-def build_zip(
+def _read_full(stream: SourceStream, view: memoryview) -> int:
+    """Fill ``view`` unless the source ends first; a network read may return less than asked."""
+    total = 0
+    while total < len(view):
+        count = stream.readinto(view[total:])
+        if not count:
+            break
+        total += count
+    return total
+
+
+class _PartBuilder:
+    """Writes the entries of one part; ``progress`` is shared across parts."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        writer: ZipWriter,
+        sink: PartSink,
+        ring: _BufferRing,
+        compression: str,
+        progress: Progress,
+        on_progress: ProgressCallback,
+    ) -> None:
+        self._storage = storage
+        self._writer = writer
+        self._sink = sink
+        self._ring = ring
+        self._compression = compression
+        self._progress = progress
+        self._on_progress = on_progress
+
+    def _emit(self, target_write: Callable[[memoryview], None], slot: int, chunk: memoryview) -> None:
+        self._sink.last_hash = None
+        target_write(chunk)
+        self._ring.hold(slot, self._sink.last_hash)
+        self._progress.bytes_done += len(chunk)
+        self._on_progress(self._progress)
+
+    def add(self, entry: ManifestEntry) -> None:
+        source = entry.source
+        if source.is_dir:
+            self._writer.add_dir(entry.name, source.modified)
+            return
+        try:
+            self._add_file(entry)
+        except EntryMismatch:
+            raise SourceChanged(f"{source.path} changed while it was read", paths=[source.path]) from None
+        self._progress.files_done += 1
+        self._on_progress(self._progress)
+
+    def _add_file(self, entry: ManifestEntry) -> None:
+        source = entry.source
+        with self._storage.open_source(source) as stream:
+            slot, buffer = self._ring.take()
+            first = buffer[: _read_full(stream, buffer)]
+            whole = len(first) < len(buffer)
+            if should_deflate(entry.name, self._compression, first):
+                target = self._writer.open_entry(entry.name, source.modified, source.size, True)
+                self._stream(stream, target.write, slot, first)
+                stream.verify()
+                target.close()
+                return
+            if whole:
+                # Small files are read once: their CRC-32 comes from memory.
+                stream.verify()
+                crc = zlib.crc32(first)
+                target = self._writer.open_entry(entry.name, source.modified, len(first), False, crc)
+                self._emit(target.write, slot, first)
+                target.close()
+                return
+            crc = self._crc_of_rest(stream, zlib.crc32(first))
+            stream.verify()
+        # A stored entry needs its CRC-32 in the local header (see ZipWriter.open_entry):
+        # larger files are read twice, first for the CRC, then into the archive.
+        target = self._writer.open_entry(entry.name, source.modified, source.size, False, crc)
+        with self._storage.open_source(source) as stream:
+            slot, buffer = self._ring.take()
+            self._stream(stream, target.write, slot, buffer[: _read_full(stream, buffer)])
+            stream.verify()
+        target.close()
+
+    def _stream(
+        self, stream: SourceStream, write: Callable[[memoryview], None], slot: int, chunk: memoryview
+    ) -> None:
+        while chunk:
+            self._emit(write, slot, chunk)
+            slot, buffer = self._ring.take()
+            chunk = buffer[: _read_full(stream, buffer)]
+
+    def _crc_of_rest(self, stream: SourceStream, crc: int) -> int:
+        _, buffer = self._ring.take()
+        while count := _read_full(stream, buffer):
+            crc = zlib.crc32(buffer[:count], crc)
+        return crc
+
+
+def build_parts(
     storage: Storage,
-    manifest: Manifest,
-    output_key: str,
-    download_name: str,
+    plan: list[PlannedPart],
+    base_name: str,
+    key_prefix: str,
     compression: str,
     on_progress: ProgressCallback,
-) -> Part:
-    """Write the manifest's entries as one ZIP to ``output_key``; nothing is left on failure."""
-    progress = Progress(0, manifest.file_count, 0, manifest.total_size)
+) -> list[Part]:
+    """Write each planned part as a standalone ZIP; on failure nothing written stays behind."""
+    progress = Progress(
+        files_done=0,
+        files_total=sum(part.file_count for part in plan),
+        bytes_done=0,
+        bytes_total=sum(part.source_bytes for part in plan),
+        part=1,
+        parts_total=len(plan),
+    )
+    on_progress(progress)
     ring = _BufferRing()
-    with (
-        ThreadPoolExecutor(1, thread_name_prefix="filegate-sha256") as hasher,
-        storage.create_output(output_key) as output,
-    ):
-        sink = PartSink(output, hasher)
-        writer = ZipWriter(sink)
-        for entry in manifest.entries:
-            source = entry.source
-            if source.is_dir:
-                writer.add_dir(entry.name, source.modified)
-                continue
-            target = writer.open_entry(
-                entry.name, source.modified, source.size, should_deflate(entry.name, compression)
-            )
-            with storage.open_source(source) as stream:
-                while True:
-                    slot, buffer = ring.take()
-                    count = stream.readinto(buffer)
-                    if not count:
-                        break
-                    sink.last_hash = None
-                    target.write(memoryview(buffer)[:count])
-                    ring.hold(slot, sink.last_hash)
-                    progress.bytes_done += count
-                    on_progress(progress)
-                stream.verify()
-            target.close()
-            progress.files_done += 1
-            on_progress(progress)
-        size = writer.close()
-        sha256 = sink.finish()
-        output.commit()
-    return Part(name=download_name, key=output_key, size=size, sha256=sha256)
+    done: list[Part] = []
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="filegate-sha256") as hasher:
+            for planned in plan:
+                progress.part = planned.number
+                name = part_name(base_name, planned.number, len(plan))
+                key = f"{key_prefix}/{name}"
+                with storage.create_output(key) as output:
+                    sink = PartSink(output, hasher)
+                    writer = ZipWriter(sink)
+                    builder = _PartBuilder(storage, writer, sink, ring, compression, progress, on_progress)
+                    for entry in planned.entries:
+                        builder.add(entry)
+                    size = writer.close()
+                    sha256 = sink.finish()
+                    output.commit()
+                done.append(Part(name=name, key=key, size=size, sha256=sha256, oversized=planned.oversized))
+    except BaseException:
+        for part in done:
+            try:
+                storage.delete_output(part.key)
+            except Exception:
+                log.exception("could not remove part %s of a failed build", part.key)
+        raise
+    return done

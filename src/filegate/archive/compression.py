@@ -1,8 +1,9 @@
-"""Which entries to deflate: already-compressed formats gain nothing and cost CPU."""
+"""Which entries to deflate: already-compressed data gains nothing and costs CPU."""
 
 from __future__ import annotations
 
 import posixpath
+import zlib
 
 COMPRESSED_EXTENSIONS = frozenset(
     [
@@ -60,11 +61,29 @@ COMPRESSED_EXTENSIONS = frozenset(
 )
 
 
-def should_deflate(name: str, compression: str) -> bool:
-    """``store`` never, ``deflate`` always, ``auto`` unless the format is already compressed."""
+PROBE_BYTES = 64 * 1024
+# Deflate must save at least this share of the probe for the entry to be deflated.
+PROBE_MIN_SAVING = 0.05
+
+
+def is_compressed_format(name: str) -> bool:
+    return posixpath.splitext(name)[1].lstrip(".").lower() in COMPRESSED_EXTENSIONS
+
+
+def compresses_well(first_block: bytes | memoryview) -> bool:
+    """Whether a fast deflate of the file's first block saves enough to be worth the CPU."""
+    probe = first_block[:PROBE_BYTES]
+    if len(probe) == 0:
+        return False
+    compressed = len(zlib.compress(probe, 1))
+    return compressed <= len(probe) * (1 - PROBE_MIN_SAVING)
+
+
+def should_deflate(name: str, compression: str, first_block: bytes | memoryview) -> bool:
+    """``store`` never, ``deflate`` always; ``auto`` unless the format is compressed already
+    or the first block does not shrink."""
     if compression == "store":
         return False
     if compression == "deflate":
         return True
-    extension = posixpath.splitext(name)[1].lstrip(".").lower()
-    return extension not in COMPRESSED_EXTENSIONS
+    return not is_compressed_format(name) and compresses_well(first_block)

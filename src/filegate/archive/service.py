@@ -8,7 +8,8 @@ import logging
 from redis.exceptions import RedisError
 from urllib3.exceptions import HTTPError
 
-from filegate.archive.builder import Progress, build_zip
+from filegate.archive.builder import Progress, build_parts
+from filegate.archive.parts import part_name, plan_parts
 from filegate.errors import FilegateError
 from filegate.storage.base import Storage, StorageUnavailable
 from filegate.tickets.states import TicketStatus
@@ -19,12 +20,6 @@ log = logging.getLogger(__name__)
 # Failures of the infrastructure rather than of the request: the build is
 # tried again later (it is idempotent) instead of failing the ticket.
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (RedisError, StorageUnavailable, HTTPError, ConnectionError)
-
-
-def output_key_for(ticket_id: str, download_name: str) -> str:
-    # One key per ticket: a redelivered build rewrites the same object
-    # instead of leaving a second archive behind.
-    return f"{ticket_id}/{download_name}"
 
 
 class ArchiveService:
@@ -48,18 +43,22 @@ class ArchiveService:
         if manifest is None or self._tickets.transition(ticket_id, TicketStatus.PREPARING) is None:
             return None
 
-        def report(progress: Progress) -> None:
-            self._tickets.progress(ticket_id, progress.to_dict())
+        first_report = True
 
-        download_name = f"{record.options.name}.zip"
-        output_key = output_key_for(ticket_id, download_name)
+        def report(progress: Progress) -> None:
+            # The first event always goes out: it tells the part count.
+            nonlocal first_report
+            self._tickets.progress(ticket_id, progress.to_dict(), force=first_report)
+            first_report = False
+
+        options = record.options
+        plan = plan_parts(manifest, options.split_size)
         try:
             # A build delivered again after its worker died finds the dead
             # build's partial output here: it goes before anything is written.
-            self._storage.discard_incomplete(output_key)
-            part = build_zip(
-                self._storage, manifest, output_key, download_name, record.options.compression, report
-            )
+            for number in range(1, len(plan) + 1):
+                self._storage.discard_incomplete(f"{ticket_id}/{part_name(options.name, number, len(plan))}")
+            parts = build_parts(self._storage, plan, options.name, ticket_id, options.compression, report)
         except TRANSIENT_ERRORS:
             raise
         except FilegateError as exc:
@@ -68,10 +67,11 @@ class ArchiveService:
         except Exception as exc:
             log.exception("build of ticket %s failed", ticket_id)
             return self.fail(ticket_id, f"the archive could not be built ({type(exc).__name__}: {exc})")
-        done = Progress(manifest.file_count, manifest.file_count, manifest.total_size, manifest.total_size)
+        files = manifest.file_count
+        done = Progress(files, files, manifest.total_size, manifest.total_size, len(plan), len(plan))
         self._tickets.progress(ticket_id, done.to_dict(), force=True)
-        parts = json.dumps([part.to_dict()])
-        self._tickets.transition(ticket_id, TicketStatus.READY, {"parts": 1}, parts=parts)
+        encoded = json.dumps([part.to_dict() for part in parts])
+        self._tickets.transition(ticket_id, TicketStatus.READY, {"parts": len(parts)}, parts=encoded)
         return TicketStatus.READY
 
     def fail(self, ticket_id: str, reason: str) -> TicketStatus:

@@ -16,9 +16,17 @@ class Part:
     key: str
     size: int
     sha256: str
+    oversized: bool = False
+    """One file larger than the split size, alone in this part."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "key": self.key, "size": self.size, "sha256": self.sha256}
+        return {
+            "name": self.name,
+            "key": self.key,
+            "size": self.size,
+            "sha256": self.sha256,
+            "oversized": self.oversized,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,9 +34,11 @@ class ArchiveOptions:
     name: str
     """The download's base name, without extension."""
     compression: str
+    split_size: int | None = None
+    """Largest part in bytes; None for one ZIP."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "compression": self.compression}
+        return {"name": self.name, "compression": self.compression, "split_size": self.split_size}
 
 
 @dataclass(slots=True)
@@ -63,7 +73,7 @@ class TicketRecord:
         return cls(
             ticket_id=ticket_id,
             status=TicketStatus(fields["status"]),
-            options=ArchiveOptions(name=options["name"], compression=options["compression"]),
+            options=ArchiveOptions(**options),
             created_at=datetime.fromtimestamp(float(fields["created_at"]), UTC),
             expires_at=datetime.fromtimestamp(float(fields["expires_at"]), UTC),
             file_count=int(fields["file_count"]),

@@ -21,7 +21,19 @@ class DownloadRequest(BaseModel):
         None, description="How long the links work: '2 days', '90 min' or seconds.", examples=["2 days"]
     )
     compression: Literal["auto", "store", "deflate"] = Field(
-        "auto", description="'auto' stores already-compressed formats and deflates the rest."
+        "auto",
+        description="'auto' stores already-compressed formats and data that does not shrink, "
+        "and deflates the rest.",
+    )
+    split_size: str | int | None = Field(
+        None,
+        description="Split into standalone ZIPs of at most this size ('2GB', '700 MiB', bytes).",
+        examples=["2GB"],
+    )
+    archive: Literal["auto", "zip"] = Field(
+        "auto",
+        description="'auto': a request for exactly one file links to the file itself, no ZIP; "
+        "'zip': always a ZIP.",
     )
 
 

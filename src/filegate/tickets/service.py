@@ -20,7 +20,7 @@ from filegate.tickets.record import ArchiveOptions, TicketRecord
 from filegate.tickets.schemas import DownloadRequest
 from filegate.tickets.states import TicketStatus
 from filegate.tickets.store import TicketStore
-from filegate.units import parse_duration
+from filegate.units import format_size, parse_duration, parse_size
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,21 @@ class TicketService:
             )
         return seconds
 
+    def _split_size(self, split_size: str | int | None) -> int | None:
+        if split_size is None:
+            return self._settings.default_split_size
+        try:
+            size = parse_size(split_size)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc), field="split_size") from None
+        if size < self._settings.min_split_size:
+            raise InvalidRequest(
+                f"split_size must be at least {format_size(self._settings.min_split_size)}",
+                field="split_size",
+                min_bytes=self._settings.min_split_size,
+            )
+        return size
+
     async def create(self, request: DownloadRequest) -> TicketRecord:
         if len(request.paths) > self._settings.max_paths:
             raise InvalidRequest(
@@ -85,6 +100,7 @@ class TicketService:
             )
         requested = normalise_paths(request.paths)
         expiry = self._expiry_seconds(request.expires_in)
+        split_size = self._split_size(request.split_size)
         name = archive_name(request.name, requested[0].path, len(requested))
         limits = SnapshotLimits(self._settings.max_files, self._settings.max_total_size)
         manifest = await run_in_threadpool(take_snapshot, self._storage, requested, limits)
@@ -92,7 +108,7 @@ class TicketService:
         record = TicketRecord(
             ticket_id=secrets.token_urlsafe(18),
             status=TicketStatus.QUEUED,
-            options=ArchiveOptions(name=name, compression=request.compression),
+            options=ArchiveOptions(name=name, compression=request.compression, split_size=split_size),
             created_at=now,
             expires_at=now + timedelta(seconds=expiry),
             file_count=manifest.file_count,
@@ -133,6 +149,7 @@ class TicketService:
                     "name": part.name,
                     "size": part.size,
                     "sha256": part.sha256,
+                    "oversized": part.oversized,
                     "url": url,
                     "expires_at": record.expires_at.isoformat(),
                 }
