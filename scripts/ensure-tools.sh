@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The system programs filegate's tests and benchmarks use; installed from Debian when missing and root.
 set -euo pipefail
-declare -A package_of=([redis-server]=redis-server [unzip]=unzip [zip]=zip [bsdtar]=libarchive-tools)
+declare -A package_of=([redis-server]=redis-server [unzip]=unzip [zip]=zip [bsdtar]=libarchive-tools [7z]=p7zip-full
+  [javac]=default-jdk-headless)
 missing=()
 for tool in "${!package_of[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${package_of[$tool]}")
