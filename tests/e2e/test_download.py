@@ -111,7 +111,7 @@ def test_entry_times_come_from_the_sources(local_deployment: Deployment) -> None
     moment = datetime(2021, 3, 4, 5, 6, 8, tzinfo=UTC)
     local_deployment.sources.put(f"{root}/old.txt", b"old", modified=moment)
 
-    _, [blob] = download_ready(local_deployment.base_url, [f"{root}/old.txt"])
+    _, [blob] = download_ready(local_deployment.base_url, [f"{root}/old.txt"], archive="zip")
 
     with zipfile.ZipFile(io.BytesIO(blob)) as archive:
         assert archive.getinfo("old.txt").date_time == (2021, 3, 4, 5, 6, 8)

@@ -55,7 +55,7 @@ def test_ticket_survives_its_redis_restarting_mid_build(
     deployment, redis_args, home = fragile_deployment
     payload = os.urandom(96 * 1024**2)
     deployment.sources.put("big.bin", payload)
-    created = request_download(deployment.base_url, ["big.bin"], compression="deflate")
+    created = request_download(deployment.base_url, ["big.bin"], compression="deflate", archive="zip")
     ticket_id = created.json()["ticket_id"]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -37,7 +37,7 @@ def idle_deployment(redis_url: str, workdir: Path) -> Iterator[Deployment]:
 def _queued_ticket(deployment: Deployment) -> str:
     root = deployment.folder()
     deployment.sources.put(f"{root}/a.txt", b"a")
-    created = request_download(deployment.base_url, [f"{root}/a.txt"])
+    created = request_download(deployment.base_url, [f"{root}/a.txt"], archive="zip")
     assert created.status_code == 202
     ticket_id: str = created.json()["ticket_id"]
     return ticket_id

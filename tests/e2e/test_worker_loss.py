@@ -26,7 +26,7 @@ def test_killed_build_is_delivered_again_and_finishes(deployment: Deployment) ->
     root = deployment.folder()
     payload = os.urandom(96 * 1024**2)
     deployment.sources.put(f"{root}/big.bin", payload)
-    created = request_download(deployment.base_url, [f"{root}/big.bin"], compression="deflate")
+    created = request_download(deployment.base_url, [f"{root}/big.bin"], compression="deflate", archive="zip")
     assert created.status_code == 202
     ticket_id = created.json()["ticket_id"]
 

@@ -1,17 +1,21 @@
-"""GET /files/...: archives of the local store, for whoever holds a valid signed link."""
+"""GET /files/... and /sources/...: the local store's downloads, for whoever holds a valid signed link."""
 
 from __future__ import annotations
 
+import mimetypes
 import time
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
 
 from filegate.deps import SettingsDep, StorageDep
 from filegate.errors import Forbidden, Gone, NotFound
 from filegate.links.disposition import content_disposition
 from filegate.links.signing import is_valid_signature
+from filegate.storage.base import SourceChanged
 from filegate.storage.local import LocalStorage
 
 router = APIRouter(tags=["links"])
@@ -36,7 +40,35 @@ async def download_file(
     path = storage.output_path(key)
     if not path.is_file():
         raise NotFound("the archive is no longer stored")
-    media_type = "application/zip" if name.endswith(".zip") else "application/octet-stream"
+    return _attachment(path, name)
+
+
+@router.api_route("/sources/{path:path}", methods=["GET", "HEAD"])
+async def download_source(
+    path: str,
+    settings: SettingsDep,
+    storage: StorageDep,
+    expires: Annotated[int, Query()],
+    name: Annotated[str, Query()],
+    version: Annotated[str, Query()],
+    sig: Annotated[str, Query()],
+) -> FileResponse:
+    """One source file, as it was when the ticket was made; 410 once it has changed."""
+    if not isinstance(storage, LocalStorage):
+        raise NotFound("this store hands out its own links")
+    if not is_valid_signature(settings.signing_secret, path, name, expires, sig, version):
+        raise Forbidden("the link's signature is not valid")
+    if time.time() >= expires:
+        raise Gone("this link has expired", expired_at=expires)
+    try:
+        source = await run_in_threadpool(storage.pinned_source_path, path, version)
+    except SourceChanged:
+        raise Gone("the file has changed or was deleted since this link was made") from None
+    return _attachment(source, name)
+
+
+def _attachment(path: Path, name: str) -> FileResponse:
+    media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     return FileResponse(
         path, media_type=media_type, headers={"Content-Disposition": content_disposition(name)}
     )

@@ -106,6 +106,10 @@ class Storage(abc.ABC):
     def delete_output(self, key: str) -> None: ...
 
     @abc.abstractmethod
+    def source_link(self, entry: SourceEntry, download_name: str, expires_at: datetime) -> str:
+        """A URL that downloads one source file as pinned in ``entry``, until ``expires_at``."""
+
+    @abc.abstractmethod
     def output_link(self, key: str, download_name: str, expires_at: datetime) -> str:
         """A URL that downloads the output as ``download_name`` until ``expires_at``."""
 

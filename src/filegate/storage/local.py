@@ -182,6 +182,23 @@ class LocalStorage(Storage):
             with contextlib.suppress(OSError):
                 path.parent.rmdir()  # the per-build folder, once empty
 
+    def source_link(self, entry: SourceEntry, download_name: str, expires_at: datetime) -> str:
+        expires_ts = int(expires_at.timestamp())
+        return sign_link(
+            self._public_url, self._signing_secret, entry.path, download_name, expires_ts, entry.version
+        )
+
+    def pinned_source_path(self, path: str, version: str) -> Path:
+        """The file at ``path`` if it is still the pinned version; SourceChanged otherwise."""
+        real = self._resolve(path)
+        try:
+            current = _version_of(os.stat(real)) if os.path.isfile(real) else "not a file"
+        except FileNotFoundError:
+            current = "deleted"
+        if current != version:
+            raise SourceChanged(f"{path} changed since it was requested", paths=[path])
+        return Path(real)
+
     def output_link(self, key: str, download_name: str, expires_at: datetime) -> str:
         return sign_link(
             self._public_url, self._signing_secret, key, download_name, int(expires_at.timestamp())

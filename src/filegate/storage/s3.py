@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import mimetypes
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -249,19 +250,32 @@ class S3Storage(Storage):
     def delete_output(self, key: str) -> None:
         self._client.remove_object(self.output_bucket, key)
 
+    def source_link(self, entry: SourceEntry, download_name: str, expires_at: datetime) -> str:
+        # With a version id the link serves exactly the pinned version. An
+        # unversioned bucket cannot: the link serves what the key holds then.
+        return self._presign(self.source_bucket, entry.path, download_name, expires_at, entry.version_id)
+
     def output_link(self, key: str, download_name: str, expires_at: datetime) -> str:
+        return self._presign(self.output_bucket, key, download_name, expires_at, None)
+
+    def _presign(
+        self, bucket: str, key: str, download_name: str, expires_at: datetime, version_id: str | None
+    ) -> str:
         # SigV4 counts the lifetime from X-Amz-Date, in whole seconds: sign at a whole second
         # so the link ends at ``expires_at`` (rounded down), not a second or two before.
         signed_at = datetime.now(UTC).replace(microsecond=0)
         lifetime = max(timedelta(seconds=1), min(expires_at - signed_at, MAX_PRESIGN))
         headers: dict[str, Any] = {
             "response-content-disposition": content_disposition(download_name),
-            "response-content-type": "application/zip"
-            if download_name.endswith(".zip")
-            else "application/octet-stream",
+            "response-content-type": mimetypes.guess_type(download_name)[0] or "application/octet-stream",
         }
         url: str = self._public_client.presigned_get_object(
-            self.output_bucket, key, expires=lifetime, response_headers=headers, request_date=signed_at
+            bucket,
+            key,
+            expires=lifetime,
+            response_headers=headers,
+            request_date=signed_at,
+            version_id=version_id,
         )
         return url
 

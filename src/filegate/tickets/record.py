@@ -18,6 +18,13 @@ class Part:
     sha256: str
     oversized: bool = False
     """One file larger than the split size, alone in this part."""
+    source_version: str | None = None
+    """Set for a single file linked directly (no ZIP): ``key`` is then its source path."""
+    source_version_id: str | None = None
+
+    @property
+    def is_direct(self) -> bool:
+        return self.source_version is not None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -26,6 +33,8 @@ class Part:
             "size": self.size,
             "sha256": self.sha256,
             "oversized": self.oversized,
+            "source_version": self.source_version,
+            "source_version_id": self.source_version_id,
         }
 
 

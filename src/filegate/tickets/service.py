@@ -13,10 +13,11 @@ from starlette.concurrency import run_in_threadpool
 
 from filegate.errors import Conflict, Gone, InvalidRequest, NotFound, Unavailable
 from filegate.settings import Settings
+from filegate.snapshot.manifest import Manifest
 from filegate.snapshot.paths import normalise_paths
 from filegate.snapshot.service import SnapshotLimits, take_snapshot
-from filegate.storage.base import Storage
-from filegate.tickets.record import ArchiveOptions, TicketRecord
+from filegate.storage.base import SourceEntry, Storage
+from filegate.tickets.record import ArchiveOptions, Part, TicketRecord
 from filegate.tickets.schemas import DownloadRequest
 from filegate.tickets.states import TicketStatus
 from filegate.tickets.store import TicketStore
@@ -105,16 +106,20 @@ class TicketService:
         limits = SnapshotLimits(self._settings.max_files, self._settings.max_total_size)
         manifest = await run_in_threadpool(take_snapshot, self._storage, requested, limits)
         now = datetime.now(UTC)
+        direct = _direct_part(manifest) if request.archive == "auto" else None
         record = TicketRecord(
             ticket_id=secrets.token_urlsafe(18),
-            status=TicketStatus.QUEUED,
+            status=TicketStatus.READY if direct else TicketStatus.QUEUED,
             options=ArchiveOptions(name=name, compression=request.compression, split_size=split_size),
             created_at=now,
             expires_at=now + timedelta(seconds=expiry),
             file_count=manifest.file_count,
             total_size=manifest.total_size,
+            parts=[direct] if direct else [],
         )
         await self._store.create(record, manifest)
+        if direct:
+            return record  # one file needs no archive: its own link is ready now
         try:
             await run_in_threadpool(self._enqueue, record.ticket_id)
         except Exception as exc:
@@ -143,15 +148,44 @@ class TicketService:
             raise Conflict(f"the ticket is {record.status.value}, not ready", state=record.public_state())
         parts = []
         for part in record.parts:
-            url = await run_in_threadpool(self._storage.output_link, part.key, part.name, record.expires_at)
+            url = await run_in_threadpool(self._link, part, record)
             parts.append(
                 {
                     "name": part.name,
                     "size": part.size,
-                    "sha256": part.sha256,
+                    # A file linked directly was never read: its digest is not known.
+                    "sha256": part.sha256 or None,
                     "oversized": part.oversized,
                     "url": url,
                     "expires_at": record.expires_at.isoformat(),
                 }
             )
         return {**record.public_state(), "parts": parts}
+
+    def _link(self, part: Part, record: TicketRecord) -> str:
+        if not part.is_direct:
+            return self._storage.output_link(part.key, part.name, record.expires_at)
+        entry = SourceEntry(
+            path=part.key,
+            is_dir=False,
+            size=part.size,
+            modified=record.created_at,
+            version=part.source_version or "",
+            version_id=part.source_version_id,
+        )
+        return self._storage.source_link(entry, part.name, record.expires_at)
+
+
+def _direct_part(manifest: Manifest) -> Part | None:
+    """The part of a request for exactly one file: a link to the file itself."""
+    if len(manifest.entries) != 1 or manifest.entries[0].source.is_dir:
+        return None
+    entry = manifest.entries[0]
+    return Part(
+        name=entry.name,
+        key=entry.source.path,
+        size=entry.source.size,
+        sha256="",
+        source_version=entry.source.version,
+        source_version_id=entry.source.version_id,
+    )
