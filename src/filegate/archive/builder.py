@@ -10,6 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from filegate.archive.compression import should_deflate
+from filegate.archive.integrity import manifest_document, write_manifest
 from filegate.archive.parts import PlannedPart, part_name
 from filegate.archive.zipwriter import EntryMismatch, ZipWriter
 from filegate.snapshot.manifest import ManifestEntry
@@ -221,7 +222,8 @@ def build_parts(
     compression: str,
     on_progress: ProgressCallback,
 ) -> list[Part]:
-    """Write each planned part as a standalone ZIP; on failure nothing written stays behind."""
+    """Write each planned part as a standalone ZIP, then the manifest beside them (last in the
+    list); on failure nothing written stays behind."""
     progress = Progress(
         files_done=0,
         files_total=sum(part.file_count for part in plan),
@@ -249,6 +251,9 @@ def build_parts(
                     sha256 = sink.finish()
                     output.commit()
                 done.append(Part(name=name, key=key, size=size, sha256=sha256, oversized=planned.oversized))
+        manifest_name = f"{base_name}.manifest.json"
+        document = manifest_document(base_name, plan, done)
+        done.append(write_manifest(storage, f"{key_prefix}/{manifest_name}", manifest_name, document))
     except BaseException:
         for part in done:
             try:

@@ -58,6 +58,7 @@ class ArchiveService:
             # build's partial output here: it goes before anything is written.
             for number in range(1, len(plan) + 1):
                 self._storage.discard_incomplete(f"{ticket_id}/{part_name(options.name, number, len(plan))}")
+            self._storage.discard_incomplete(f"{ticket_id}/{options.name}.manifest.json")
             parts = build_parts(self._storage, plan, options.name, ticket_id, options.compression, report)
         except TRANSIENT_ERRORS:
             raise
@@ -71,7 +72,8 @@ class ArchiveService:
         done = Progress(files, files, manifest.total_size, manifest.total_size, len(plan), len(plan))
         self._tickets.progress(ticket_id, done.to_dict(), force=True)
         encoded = json.dumps([part.to_dict() for part in parts])
-        self._tickets.transition(ticket_id, TicketStatus.READY, {"parts": len(parts)}, parts=encoded)
+        archives = sum(1 for part in parts if part.role == "part")
+        self._tickets.transition(ticket_id, TicketStatus.READY, {"parts": archives}, parts=encoded)
         return TicketStatus.READY
 
     def fail(self, ticket_id: str, reason: str) -> TicketStatus:

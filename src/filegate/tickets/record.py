@@ -21,6 +21,8 @@ class Part:
     source_version: str | None = None
     """Set for a single file linked directly (no ZIP): ``key`` is then its source path."""
     source_version_id: str | None = None
+    role: str = "part"
+    """'part' (a ZIP, or the file itself), or 'manifest' (the list of parts and entries)."""
 
     @property
     def is_direct(self) -> bool:
@@ -35,6 +37,7 @@ class Part:
             "oversized": self.oversized,
             "source_version": self.source_version,
             "source_version_id": self.source_version_id,
+            "role": self.role,
         }
 
 

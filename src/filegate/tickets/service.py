@@ -146,21 +146,24 @@ class TicketService:
         record = await self.get(ticket_id)
         if record.status is not TicketStatus.READY:
             raise Conflict(f"the ticket is {record.status.value}, not ready", state=record.public_state())
+        links = [await run_in_threadpool(self._link, part, record) for part in record.parts]
+        expires_at = record.expires_at.isoformat()
         parts = []
-        for part in record.parts:
-            url = await run_in_threadpool(self._link, part, record)
-            parts.append(
-                {
-                    "name": part.name,
-                    "size": part.size,
-                    # A file linked directly was never read: its digest is not known.
-                    "sha256": part.sha256 or None,
-                    "oversized": part.oversized,
-                    "url": url,
-                    "expires_at": record.expires_at.isoformat(),
-                }
-            )
-        return {**record.public_state(), "parts": parts}
+        manifest = None
+        for part, url in zip(record.parts, links, strict=True):
+            shown = {
+                "name": part.name,
+                "size": part.size,
+                # A file linked directly was never read: its digest is not known.
+                "sha256": part.sha256 or None,
+                "url": url,
+                "expires_at": expires_at,
+            }
+            if part.role == "manifest":
+                manifest = shown
+            else:
+                parts.append({**shown, "oversized": part.oversized})
+        return {**record.public_state(), "parts": parts, "manifest": manifest}
 
     def _link(self, part: Part, record: TicketRecord) -> str:
         if not part.is_direct:
