@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from minio import Minio
+from minio.commonconfig import ENABLED
+from minio.versioningconfig import VersioningConfig
 
 from filegate.storage.s3 import make_client
 from tests.services import Service, moto_server, redis_server, service_env
@@ -80,6 +82,8 @@ def s3_deployment(redis_url: str, s3_endpoint: str, s3_client: Minio, workdir: P
     home.mkdir()
     make_bucket(s3_client, "sources")
     make_bucket(s3_client, "outputs")
+    # Versioned, as production buckets usually are: pins then name exact versions.
+    s3_client.set_bucket_versioning("sources", VersioningConfig(ENABLED))
     env = service_env(
         f"{redis_url}/2",
         home,
