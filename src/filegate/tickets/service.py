@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from filegate.archive.naming import safe_segment
 from filegate.errors import Conflict, Gone, InvalidRequest, NotFound, Unavailable
 from filegate.settings import Settings
 from filegate.snapshot.manifest import Manifest
@@ -31,11 +32,12 @@ MAX_NAME_LENGTH = 200
 
 
 def archive_name(requested: str | None, first_path: str, path_count: int) -> str:
-    """The download's base name: the one asked for, else the single item's, else 'download'."""
+    """The download's base name: the one asked for, else the single item's, else 'download';
+    made safe for Windows like entry names."""
     if requested is None:
         if path_count == 1:
             base = posixpath.basename(first_path)
-            return posixpath.splitext(base)[0] or base
+            return safe_segment(posixpath.splitext(base)[0] or base)
         return "download"
     name = requested.strip()
     if name.lower().endswith(".zip"):
@@ -50,7 +52,7 @@ def archive_name(requested: str | None, first_path: str, path_count: int) -> str
         raise InvalidRequest(
             f"the archive name must be at most {MAX_NAME_LENGTH} printable characters", field="name"
         )
-    return name
+    return safe_segment(name)
 
 
 class TicketService:
