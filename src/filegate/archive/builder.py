@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import zlib
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+
+from isal import isal_zlib
 
 from filegate.archive.compression import should_deflate
 from filegate.archive.integrity import manifest_document, write_manifest
@@ -183,12 +184,12 @@ class _PartBuilder:
             if whole:
                 # Small files are read once: their CRC-32 comes from memory.
                 stream.verify()
-                crc = zlib.crc32(first)
+                crc = isal_zlib.crc32(first)
                 target = self._writer.open_entry(entry.name, source.modified, len(first), False, crc)
                 self._emit(target.write, slot, first)
                 target.close()
                 return
-            crc = self._crc_of_rest(stream, zlib.crc32(first))
+            crc = self._crc_of_rest(stream, isal_zlib.crc32(first))
             stream.verify()
         # A stored entry needs its CRC-32 in the local header (see ZipWriter.open_entry):
         # larger files are read twice, first for the CRC, then into the archive.
@@ -210,7 +211,7 @@ class _PartBuilder:
     def _crc_of_rest(self, stream: SourceStream, crc: int) -> int:
         _, buffer = self._ring.take()
         while count := _read_full(stream, buffer):
-            crc = zlib.crc32(buffer[:count], crc)
+            crc = isal_zlib.crc32(buffer[:count], crc)
         return crc
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import posixpath
-import zlib
+
+from isal import isal_zlib
 
 COMPRESSED_EXTENSIONS = frozenset(
     [
@@ -63,7 +64,11 @@ COMPRESSED_EXTENSIONS = frozenset(
 
 PROBE_BYTES = 64 * 1024
 # Deflate must save at least this share of the probe for the entry to be deflated.
-PROBE_MIN_SAVING = 0.05
+PROBE_MIN_SAVING = 0.03
+# isal (ISA-L) at level 1: 13-29x zlib 6's speed for 3-16 % larger output, standard raw
+# deflate streams, and incompressible data grows no more than with zlib (docs/deflate.md).
+# Its level 0 is not used: it grows incompressible data by 23 %.
+DEFLATE_LEVEL = 1
 
 
 def is_compressed_format(name: str) -> bool:
@@ -71,11 +76,11 @@ def is_compressed_format(name: str) -> bool:
 
 
 def compresses_well(first_block: bytes | memoryview) -> bool:
-    """Whether a fast deflate of the file's first block saves enough to be worth the CPU."""
+    """Whether deflating the file's first block saves enough to be worth it."""
     probe = first_block[:PROBE_BYTES]
     if len(probe) == 0:
         return False
-    compressed = len(zlib.compress(probe, 1))
+    compressed = len(isal_zlib.compress(probe, DEFLATE_LEVEL, -15))
     return compressed <= len(probe) * (1 - PROBE_MIN_SAVING)
 
 

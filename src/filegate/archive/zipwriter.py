@@ -9,10 +9,13 @@ as such (bit 11) when they are not plain ASCII.
 from __future__ import annotations
 
 import struct
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+from isal import isal_zlib
+
+from filegate.archive.compression import DEFLATE_LEVEL
 
 _LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
 _CENTRAL_HEADER = struct.Struct("<4sHHHHHHIIIHHHHHII")
@@ -68,7 +71,9 @@ class _CentralRecord:
 class ZipWriter:
     """Writes one ZIP archive into ``sink``; call ``add_dir``/``open_entry`` then ``close``."""
 
-    def __init__(self, sink: Callable[[bytes | memoryview], object], deflate_level: int = 6) -> None:
+    def __init__(
+        self, sink: Callable[[bytes | memoryview], object], deflate_level: int = DEFLATE_LEVEL
+    ) -> None:
         self._sink = sink
         self._offset = 0
         self._records: list[_CentralRecord] = []
@@ -245,14 +250,16 @@ class EntryWriter:
         self._owner = owner
         self._record = record
         self._zip64 = zip64
-        self._compressor = zlib.compressobj(level, zlib.DEFLATED, -15) if level is not None else None
+        self._compressor = (
+            isal_zlib.compressobj(level, isal_zlib.DEFLATED, -15) if level is not None else None
+        )
         self._expected = expected
         self._crc = 0
         self._size = 0
         self._compressed_size = 0
 
     def write(self, data: bytes | memoryview) -> None:
-        self._crc = zlib.crc32(data, self._crc)
+        self._crc = isal_zlib.crc32(data, self._crc)
         self._size += len(data)
         if self._compressor is not None:
             data = self._compressor.compress(data)
