@@ -116,6 +116,10 @@ def test_one_file_is_ready_at_once_with_a_link_to_itself(deployment: Deployment)
     download = httpx.get(part["url"])
     assert download.status_code == 200 and download.content == data
     assert "Bericht%20f%C3%BCr%202023.pdf" in download.headers["content-disposition"]
+    resumed = httpx.get(part["url"], headers={"Range": "bytes=1000-"})
+    assert resumed.status_code == 206 and resumed.content == data[1000:]
+    past_the_end = httpx.get(part["url"], headers={"Range": f"bytes={len(data)}-"})
+    assert past_the_end.status_code == 416
     statuses = [m.json()["status"] for m in read_all(deployment.base_url, result["ticket_id"])]
     assert statuses == ["ready"]
 

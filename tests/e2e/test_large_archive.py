@@ -8,6 +8,7 @@ import zipfile
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.client import request_download, wait_final
 from tests.conftest import Deployment
@@ -23,6 +24,7 @@ def _run(*args: str) -> str:
     return done.stdout
 
 
+@pytest.mark.slow
 def test_an_entry_over_4_gib_is_zip64_and_readable(local_deployment: Deployment) -> None:
     root = local_deployment.folder()
     sources = local_deployment.sources

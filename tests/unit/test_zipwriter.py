@@ -67,6 +67,7 @@ def test_folders_are_entries_with_the_directory_attribute() -> None:
     assert info.date_time == (2024, 2, 29, 13, 14, 16)
 
 
+@pytest.mark.slow
 def test_more_than_65535_entries_use_zip64_end_records(tmp_path: Path) -> None:
     blob = _write([(f"f{number}", b"", False) for number in range(70_000)])
     assert b"PK\x06\x06" in blob[-200:]
