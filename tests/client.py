@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
@@ -49,3 +50,18 @@ def download_ready(base_url: str, paths: list[str], **options: Any) -> tuple[dic
         assert response.status_code == 200, response.text
         blobs.append(response.content)
     return body, blobs
+
+
+def part_key(url: str) -> str:
+    """The storage key a part's link points at: /files/<key> locally, /<bucket>/<key> on S3."""
+    path = unquote(urlsplit(url).path)
+    if path.startswith("/files/"):
+        return path.removeprefix("/files/")
+    return path.lstrip("/").split("/", 1)[1]
+
+
+def build_folder(base_url: str, ticket_id: str) -> str:
+    """The folder (key prefix) a ready ticket's archive was written under."""
+    result = httpx.get(f"{base_url}/ticket/{ticket_id}/result", timeout=10)
+    result.raise_for_status()
+    return part_key(result.json()["parts"][0]["url"]).rsplit("/", 1)[0]

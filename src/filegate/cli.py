@@ -1,4 +1,4 @@
-"""The ``filegate`` command: api, worker, dev."""
+"""The ``filegate`` command: api, worker, beat, dev."""
 
 from __future__ import annotations
 
@@ -48,7 +48,9 @@ def run_dev(settings: Settings) -> None:
     if settings.storage is StorageKind.LOCAL:
         settings.local_root.mkdir(parents=True, exist_ok=True)
         settings.output_dir.mkdir(parents=True, exist_ok=True)
-    worker = subprocess.Popen(worker_argv("downloads,cleanup", ["--concurrency", "2"]))
+    # One worker for both queues, with Celery beat inside it: fine for one machine. In production
+    # the queues get their own workers and beat runs once (see README).
+    worker = subprocess.Popen(worker_argv("downloads,cleanup", ["--concurrency", "2", "--beat"]))
     print(
         f"filegate: API on {settings.effective_public_url} (docs at /docs), worker pid {worker.pid}",
         flush=True,
@@ -69,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("api", help="run the HTTP API")
     worker = commands.add_parser("worker", help="run a Celery worker; extra arguments go to celery")
     worker.add_argument("--queues", "-Q", default="downloads", help="queues to consume (comma separated)")
+    commands.add_parser("beat", help="run Celery beat, which schedules the expiry sweep (run one)")
     commands.add_parser("dev", help="run the API and a worker together, for local use")
     args, extra = parser.parse_known_args(argv)
     settings = _settings_or_exit()
@@ -76,6 +79,9 @@ def main(argv: list[str] | None = None) -> None:
         run_api(settings)
     elif args.command == "worker":
         os.execv(sys.executable, worker_argv(args.queues, extra))
+    elif args.command == "beat":
+        beat = [sys.executable, "-m", "celery", "-A", "filegate.worker", "beat", "-l", "INFO", *extra]
+        os.execv(sys.executable, beat)
     else:
         run_dev(settings)
 

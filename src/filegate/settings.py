@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     signing_secret: str = Field(
         _DEV_SECRET, description="HMAC key for local download links; set it in production."
     )
+    sweep_interval: DurationSeconds = Field(
+        60, description="How often expired archives are looked for (Celery beat)."
+    )
     sse_keepalive: DurationSeconds = Field(15, description="Seconds between SSE keep-alives.")
     build_timeout: DurationSeconds = Field(
         12 * 3600,
@@ -85,11 +88,13 @@ class Settings(BaseSettings):
     progress_interval_ms: int = Field(250, ge=10, description="Least time between progress events.")
 
     @model_validator(mode="after")
-    def _refuse_insecure_production(self) -> Settings:
+    def _check_consistency(self) -> Settings:
         if self.environment == "production" and self.signing_secret == _DEV_SECRET:
             raise ValueError("FILEGATE_SIGNING_SECRET must be set when FILEGATE_ENVIRONMENT=production")
         if self.default_split_size is not None and self.default_split_size < self.min_split_size:
             raise ValueError("FILEGATE_DEFAULT_SPLIT_SIZE is smaller than FILEGATE_MIN_SPLIT_SIZE")
+        if self.sweep_interval <= 0:
+            raise ValueError("FILEGATE_SWEEP_INTERVAL must be longer than zero")
         if self.default_expiry > self.max_expiry:
             raise ValueError("FILEGATE_DEFAULT_EXPIRY is longer than FILEGATE_MAX_EXPIRY")
         return self

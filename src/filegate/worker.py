@@ -14,25 +14,39 @@ import redis
 from celery import Celery
 from kombu import Queue
 
+from filegate.archive.registry import BuildRegistry
 from filegate.connections import sync_redis
 from filegate.settings import Settings, load_settings
 from filegate.storage import Storage, build_storage
-from filegate.tickets.store import BuildTicketStore
 
 DOWNLOADS_QUEUE = "downloads"
 CLEANUP_QUEUE = "cleanup"
 BUILD_TASK = "filegate.build_archive"
+SWEEP_TASK = "filegate.sweep"
+DELETE_TASK = "filegate.delete_build"
 
 
 def create_celery_app(settings: Settings) -> Celery:
-    app = Celery("filegate", include=["filegate.archive.tasks"])
+    app = Celery("filegate", include=["filegate.archive.tasks", "filegate.expiry.tasks"])
     app.conf.update(
         broker_url=settings.effective_broker_url,
         result_backend=settings.redis_url,
         task_ignore_result=True,
         task_default_queue=DOWNLOADS_QUEUE,
         task_queues=[Queue(DOWNLOADS_QUEUE), Queue(CLEANUP_QUEUE)],
-        task_routes={BUILD_TASK: {"queue": DOWNLOADS_QUEUE}},
+        # Deletes have their own queue and worker: they never wait behind builds.
+        task_routes={
+            BUILD_TASK: {"queue": DOWNLOADS_QUEUE},
+            SWEEP_TASK: {"queue": CLEANUP_QUEUE},
+            DELETE_TASK: {"queue": CLEANUP_QUEUE},
+        },
+        beat_schedule={
+            "sweep-expired-archives": {
+                "task": SWEEP_TASK,
+                "schedule": float(settings.sweep_interval),
+                "options": {"queue": CLEANUP_QUEUE, "expires": float(settings.sweep_interval)},
+            }
+        },
         # A build is acknowledged only when it ends, so a worker that dies
         # mid-build leaves its message to be delivered again.
         task_acks_late=True,
@@ -55,7 +69,7 @@ class WorkerContext:
     settings: Settings
     redis: redis.Redis
     storage: Storage
-    tickets: BuildTicketStore
+    builds: BuildRegistry
 
 
 def worker_context(app: Celery) -> WorkerContext:
@@ -70,7 +84,7 @@ def worker_context(app: Celery) -> WorkerContext:
             settings=settings,
             redis=client,
             storage=storage,
-            tickets=BuildTicketStore(client, settings.progress_interval_ms),
+            builds=BuildRegistry(client),
         )
         app.filegate_context = context
     return context

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.client import request_download, wait_final
+from tests.client import build_folder, request_download, wait_final
 from tests.conftest import Deployment
 
 BIG = 4 * 1024**3 + 300 * 1024**2
@@ -34,7 +34,7 @@ def test_an_entry_over_4_gib_is_zip64_and_readable(local_deployment: Deployment)
     with big.open("wb") as sparse:  # sparse: no 4 GiB of disk for the source
         sparse.truncate(BIG)
     output = Path(local_deployment.service.env["FILEGATE_OUTPUT_DIR"])
-    ticket_id = ""
+    ticket_id = folder = ""
     try:
         created = request_download(
             local_deployment.base_url, [f"{root}/"], compression="store", expires_in="10 min"
@@ -44,7 +44,8 @@ def test_an_entry_over_4_gib_is_zip64_and_readable(local_deployment: Deployment)
         assert state["status"] == "ready", state
         result = httpx.get(f"{local_deployment.base_url}/ticket/{state['ticket_id']}/result").json()
         [part] = result["parts"]
-        archive = output / ticket_id / part["name"]
+        folder = build_folder(local_deployment.base_url, ticket_id)
+        archive = output / folder / part["name"]
         assert archive.stat().st_size == part["size"] > BIG
 
         with zipfile.ZipFile(archive) as opened:
@@ -56,5 +57,5 @@ def test_an_entry_over_4_gib_is_zip64_and_readable(local_deployment: Deployment)
         assert f"{root}/disk.img" in _run("bsdtar", "-tf", str(archive))
     finally:
         big.unlink()
-        if ticket_id:
-            shutil.rmtree(output / ticket_id, ignore_errors=True)
+        if ticket_id and folder:
+            shutil.rmtree(output / folder, ignore_errors=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.client import current_state, request_download, wait_final
+from tests.client import build_folder, current_state, request_download, wait_final
 from tests.conftest import Deployment
 from tests.services import Service, free_port, redis_server, running, service_env, wait_for_port
 from tests.sources import LocalSources
@@ -71,13 +71,14 @@ def test_ticket_survives_its_redis_restarting_mid_build(
         wait_for_port(int(redis_args[2]), restarted, home / "tickets-redis.log")
         final = wait_final(deployment.base_url, ticket_id, timeout=120)
         messages = read_all(deployment.base_url, ticket_id)
+        folder = build_folder(deployment.base_url, ticket_id)
 
     assert final["status"] == "ready", final
     statuses = [message.json()["status"] for message in messages if message.event == "status"]
     assert statuses[0] == "queued" and statuses[-1] == "ready"
     assert statuses.count("preparing") >= 2
-    output = home / "archives" / ticket_id
-    assert [path.name for path in output.iterdir()] == ["big.zip"]
+    output = home / "archives" / folder
+    assert sorted(path.name for path in output.iterdir()) == ["big.manifest.json", "big.zip"]
     with zipfile.ZipFile(io.BytesIO((output / "big.zip").read_bytes())) as archive:
         assert archive.read("big.bin") == payload
 

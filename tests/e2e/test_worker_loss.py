@@ -9,7 +9,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from tests.client import current_state, request_download, wait_final
+from tests.client import build_folder, current_state, request_download, wait_final
 from tests.conftest import Deployment
 from tests.sources import S3Sources
 from tests.sse import read_all
@@ -46,15 +46,19 @@ def test_killed_build_is_delivered_again_and_finishes(deployment: Deployment) ->
     assert final["status"] == "ready", final
     statuses = [m.json()["status"] for m in read_all(deployment.base_url, ticket_id) if m.event == "status"]
     assert statuses == ["queued", "preparing", "preparing", "ready"]
+    folder = build_folder(deployment.base_url, ticket_id)
     if isinstance(deployment.sources, S3Sources):
         client, bucket = deployment.sources.client, deployment.service.env["FILEGATE_S3_OUTPUT_BUCKET"]
-        [stored] = list(client.list_objects(bucket, prefix=f"{ticket_id}/", recursive=True))
-        assert stored.object_name == f"{ticket_id}/big.zip"
-        assert client._list_multipart_uploads(bucket, prefix=ticket_id).uploads == []
-        blob = client.get_object(bucket, f"{ticket_id}/big.zip").read()
+        stored = client.list_objects(bucket, prefix=f"{folder}/", recursive=True)
+        assert sorted(item.object_name for item in stored) == [
+            f"{folder}/big.manifest.json",
+            f"{folder}/big.zip",
+        ]
+        assert client._list_multipart_uploads(bucket, prefix=folder).uploads == []
+        blob = client.get_object(bucket, f"{folder}/big.zip").read()
     else:
-        output_dir = Path(deployment.service.env["FILEGATE_OUTPUT_DIR"]) / ticket_id
-        assert [path.name for path in output_dir.iterdir()] == ["big.zip"]
+        output_dir = Path(deployment.service.env["FILEGATE_OUTPUT_DIR"]) / folder
+        assert sorted(path.name for path in output_dir.iterdir()) == ["big.manifest.json", "big.zip"]
         blob = (output_dir / "big.zip").read_bytes()
     with zipfile.ZipFile(io.BytesIO(blob)) as archive:
         assert archive.read("big.bin") == payload

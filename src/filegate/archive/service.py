@@ -1,81 +1,102 @@
-"""Running one ticket's build: preparing → ready, or failed with a reason a person can read."""
+"""Running one build: building → ready, or failed with a reason a person can read."""
 
 from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from redis.exceptions import RedisError
 from urllib3.exceptions import HTTPError
 
 from filegate.archive.builder import Progress, build_parts
 from filegate.archive.parts import part_name, plan_parts
+from filegate.archive.registry import BuildRegistry, BuildStatus
 from filegate.errors import FilegateError
 from filegate.storage.base import Storage, StorageUnavailable
-from filegate.tickets.states import TicketStatus
-from filegate.tickets.store import BuildTicketStore
 
 log = logging.getLogger(__name__)
 
 # Failures of the infrastructure rather than of the request: the build is
-# tried again later (it is idempotent) instead of failing the ticket.
+# tried again later (it is idempotent) instead of failing its tickets.
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (RedisError, StorageUnavailable, HTTPError, ConnectionError)
 
 
 class ArchiveService:
-    def __init__(self, tickets: BuildTicketStore, storage: Storage) -> None:
-        self._tickets = tickets
+    def __init__(self, builds: BuildRegistry, storage: Storage, progress_interval_ms: int = 250) -> None:
+        self._builds = builds
         self._storage = storage
+        self._progress_interval = progress_interval_ms / 1000
 
-    def build(self, ticket_id: str) -> TicketStatus | None:
-        """Build the ticket's archive unless it is already final; returns the status reached.
+    def build(self, build_id: str) -> BuildStatus | None:
+        """Build unless already done, or no longer wanted; returns the status reached.
 
         Raises one of TRANSIENT_ERRORS when Redis or the store cannot be reached.
         """
-        record = self._tickets.get(ticket_id)
-        if record is None:
-            log.warning("build skipped: ticket %s is unknown or forgotten", ticket_id)
+        build = self._builds.get(build_id)
+        if build is None or build.status not in (BuildStatus.QUEUED, BuildStatus.BUILDING):
+            log.info("build %s skipped: %s", build_id, build.status if build else "unknown")
+            return build.status if build else None
+        if build.expires_at <= datetime.now(UTC):
+            # Every ticket holding it expired while it waited: it is never built.
+            self._builds.transition(build_id, BuildStatus.EXPIRED)
+            log.info("build %s skipped: its tickets expired while it was queued", build_id)
+            return BuildStatus.EXPIRED
+        manifest = self._builds.manifest(build_id)
+        if manifest is None or not self._builds.transition(build_id, BuildStatus.BUILDING):
             return None
-        if record.status.is_final:
-            log.info("build skipped: ticket %s is already %s", ticket_id, record.status)
-            return record.status
-        manifest = self._tickets.manifest(ticket_id)
-        if manifest is None or self._tickets.transition(ticket_id, TicketStatus.PREPARING) is None:
-            return None
-
-        first_report = True
+        log.info("build %s started: %d files, %d bytes", build_id, manifest.file_count, manifest.total_size)
 
         def report(progress: Progress) -> None:
-            # The first event always goes out: it tells the part count.
-            nonlocal first_report
-            self._tickets.progress(ticket_id, progress.to_dict(), force=first_report)
-            first_report = False
+            self._builds.progress(build_id, progress.to_dict())
 
-        options = record.options
-        plan = plan_parts(manifest, options.split_size)
+        plan = plan_parts(manifest, build.split_size)
         try:
             # A build delivered again after its worker died finds the dead
             # build's partial output here: it goes before anything is written.
             for number in range(1, len(plan) + 1):
-                self._storage.discard_incomplete(f"{ticket_id}/{part_name(options.name, number, len(plan))}")
-            self._storage.discard_incomplete(f"{ticket_id}/{options.name}.manifest.json")
-            parts = build_parts(self._storage, plan, options.name, ticket_id, options.compression, report)
+                self._storage.discard_incomplete(f"{build_id}/{part_name(build.name, number, len(plan))}")
+            self._storage.discard_incomplete(f"{build_id}/{build.name}.manifest.json")
+            parts = build_parts(
+                self._storage,
+                plan,
+                build.name,
+                build_id,
+                build.compression,
+                _throttled(report, self._progress_interval),
+            )
         except TRANSIENT_ERRORS:
             raise
         except FilegateError as exc:
-            log.info("build of ticket %s failed: %s", ticket_id, exc.detail)
-            return self.fail(ticket_id, exc.detail)
+            log.info("build %s failed: %s", build_id, exc.detail)
+            return self.fail(build_id, exc.detail)
         except Exception as exc:
-            log.exception("build of ticket %s failed", ticket_id)
-            return self.fail(ticket_id, f"the archive could not be built ({type(exc).__name__}: {exc})")
-        files = manifest.file_count
-        done = Progress(files, files, manifest.total_size, manifest.total_size, len(plan), len(plan))
-        self._tickets.progress(ticket_id, done.to_dict(), force=True)
+            log.exception("build %s failed", build_id)
+            return self.fail(build_id, f"the archive could not be built ({type(exc).__name__}: {exc})")
+        files, size = manifest.file_count, manifest.total_size
+        report(Progress(files, files, size, size, len(plan), len(plan)))
         encoded = json.dumps([part.to_dict() for part in parts])
         archives = sum(1 for part in parts if part.role == "part")
-        self._tickets.transition(ticket_id, TicketStatus.READY, {"parts": archives}, parts=encoded)
-        return TicketStatus.READY
+        self._builds.transition(build_id, BuildStatus.READY, {"parts": archives}, parts=encoded)
+        log.info("build %s ready: %d parts", build_id, archives)
+        return BuildStatus.READY
 
-    def fail(self, ticket_id: str, reason: str) -> TicketStatus:
-        self._tickets.transition(ticket_id, TicketStatus.FAILED, {"error": reason}, error=reason)
-        return TicketStatus.FAILED
+    def fail(self, build_id: str, reason: str) -> BuildStatus:
+        self._builds.transition(build_id, BuildStatus.FAILED, {"error": reason}, error=reason)
+        return BuildStatus.FAILED
+
+
+def _throttled(report: Callable[[Progress], None], interval_seconds: float) -> Callable[[Progress], None]:
+    """At most one progress event per interval; the first always goes out (it tells the part count)."""
+    last = -interval_seconds
+
+    def throttled(progress: Progress) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= interval_seconds:
+            last = now
+            report(progress)
+
+    return throttled

@@ -13,14 +13,14 @@ MAX_RETRIES = 5
 @shared_task(  # type: ignore[untyped-decorator]
     name="filegate.build_archive", bind=True, acks_late=True, reject_on_worker_lost=True
 )
-def build_archive(self: Task, ticket_id: str) -> str | None:
+def build_archive(self: Task, build_id: str) -> str | None:
     context = worker_context(self.app)
-    service = ArchiveService(context.tickets, context.storage)
+    service = ArchiveService(context.builds, context.storage, context.settings.progress_interval_ms)
     try:
-        status = service.build(ticket_id)
+        status = service.build(build_id)
     except TRANSIENT_ERRORS as exc:
         if self.request.retries >= MAX_RETRIES:
-            service.fail(ticket_id, f"storage or Redis stayed unreachable: {exc}")
+            service.fail(build_id, f"storage or Redis stayed unreachable: {exc}")
             return "failed"
         raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from exc
     return status.value if status else None

@@ -100,6 +100,10 @@ class Storage(abc.ABC):
         """Remove what an interrupted write of ``key`` left: partial files, open multipart uploads."""
 
     @abc.abstractmethod
+    def discard_stale_incomplete(self, older_than_seconds: int) -> int:
+        """Remove every partial output older than this, of any key; returns how many."""
+
+    @abc.abstractmethod
     def output_exists(self, key: str) -> bool: ...
 
     @abc.abstractmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -171,6 +172,16 @@ class LocalStorage(Storage):
         final = self.output_path(key)
         for partial in final.parent.glob(f".{glob.escape(final.name)}.{_PARTIAL_TAG}{PARTIAL_SUFFIX}"):
             partial.unlink(missing_ok=True)
+
+    def discard_stale_incomplete(self, older_than_seconds: int) -> int:
+        cutoff = time.time() - older_than_seconds
+        removed = 0
+        for partial in self.output_dir.rglob(f".*{PARTIAL_SUFFIX}"):
+            with contextlib.suppress(FileNotFoundError):
+                if partial.stat().st_mtime < cutoff:
+                    partial.unlink()
+                    removed += 1
+        return removed
 
     def output_exists(self, key: str) -> bool:
         return self.output_path(key).is_file()

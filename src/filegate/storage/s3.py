@@ -238,6 +238,16 @@ class S3Storage(Storage):
             if upload.object_name == key and upload.upload_id:
                 self._client._abort_multipart_upload(self.output_bucket, key, upload.upload_id)
 
+    def discard_stale_incomplete(self, older_than_seconds: int) -> int:
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than_seconds)
+        removed = 0
+        listing = self._client._list_multipart_uploads(self.output_bucket)
+        for upload in listing.uploads:
+            if upload.initiated_time and upload.initiated_time < cutoff and upload.upload_id:
+                self._client._abort_multipart_upload(self.output_bucket, upload.object_name, upload.upload_id)
+                removed += 1
+        return removed
+
     def output_exists(self, key: str) -> bool:
         try:
             self._client.stat_object(self.output_bucket, key)

@@ -13,10 +13,6 @@ def events_key(ticket_id: str) -> str:
     return f"{PREFIX}:ticket:{ticket_id}:events"
 
 
-def manifest_key(ticket_id: str) -> str:
-    return f"{PREFIX}:ticket:{ticket_id}:manifest"
-
-
 # KEYS: ticket hash, event stream.  ARGV: new status, allowed current
 # statuses (comma separated), event JSON, then field/value pairs to set.
 # Returns the event id, or false when the current status does not allow it:

@@ -65,6 +65,8 @@ class TicketRecord:
     parts: list[Part] = field(default_factory=list)
     error: str | None = None
     progress: dict[str, Any] | None = None
+    build_id: str | None = None
+    """The build this ticket holds; None for a file linked directly."""
 
     def to_redis(self) -> dict[str, str]:
         fields = {
@@ -93,6 +95,7 @@ class TicketRecord:
             parts=[Part(**part) for part in json.loads(fields.get("parts", "[]"))],
             error=fields.get("error"),
             progress=json.loads(fields["progress"]) if "progress" in fields else None,
+            build_id=fields.get("build_id"),
         )
 
     @property

@@ -12,6 +12,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from filegate.archive.naming import safe_segment
+from filegate.archive.registry import BuildRecord
 from filegate.errors import Conflict, Gone, InvalidRequest, NotFound, Unavailable
 from filegate.settings import Settings
 from filegate.snapshot.manifest import Manifest
@@ -119,19 +120,34 @@ class TicketService:
             total_size=manifest.total_size,
             parts=[direct] if direct else [],
         )
-        await self._store.create(record, manifest)
         if direct:
+            await self._store.create(record)
             return record  # one file needs no archive: its own link is ready now
-        try:
-            await run_in_threadpool(self._enqueue, record.ticket_id)
-        except Exception as exc:
-            log.exception("could not queue the build of ticket %s", record.ticket_id)
-            reason = "the build queue cannot be reached"
-            await self._store.transition(
-                record.ticket_id, TicketStatus.FAILED, {"error": reason}, error=reason
-            )
-            raise Unavailable(f"{reason}; try again later", ticket_id=record.ticket_id) from exc
-        return record
+        return await self._hold_build(record, manifest)
+
+    async def _hold_build(self, record: TicketRecord, manifest: Manifest) -> TicketRecord:
+        """Reuse the ready build of the same fingerprint, join the one under way, or queue one."""
+        fingerprint = manifest.fingerprint(record.options.to_dict())
+        cached = await self._store.ready_build(fingerprint)
+        if cached is not None and not await run_in_threadpool(self._objects_exist, cached):
+            log.warning("build %s lost objects from storage: it will be built again", cached.build_id)
+            await self._store.drop_build(cached, datetime.now(UTC))
+        outcome, build_id = await self._store.claim_build(
+            record, manifest, fingerprint, secrets.token_urlsafe(12)
+        )
+        if outcome == "new":
+            try:
+                await run_in_threadpool(self._enqueue, build_id)
+            except Exception as exc:
+                log.exception("could not queue build %s", build_id)
+                reason = "the build queue cannot be reached"
+                await self._store.fail_build(build_id, reason)
+                raise Unavailable(f"{reason}; try again later", ticket_id=record.ticket_id) from exc
+        stored = await self._store.get(record.ticket_id)
+        return stored or record
+
+    def _objects_exist(self, build: BuildRecord) -> bool:
+        return all(self._storage.output_exists(part.key) for part in build.parts)
 
     async def get(self, ticket_id: str) -> TicketRecord:
         """The ticket, or NotFound; Gone once it has expired."""

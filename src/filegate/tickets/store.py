@@ -1,21 +1,30 @@
-"""Tickets in Redis: the record hash, its manifest and its event stream.
+"""Tickets in Redis: the record hash and its event stream, on the API's asyncio client.
 
-The API uses the asyncio client (``TicketStore``); workers use the
-synchronous one (``BuildTicketStore``). Both change status only through
-TRANSITION_SCRIPT, so a change and its event are written together.
+A ticket's status changes only through a script that writes the change and
+its event together: TRANSITION_SCRIPT for one ticket, or the build scripts
+of ``archive/registry.py`` for every ticket holding a build.
 """
 
 from __future__ import annotations
 
 import json
-import time
+from datetime import datetime
 from typing import Any
 
-import redis
 import redis.asyncio as aioredis
 
+from filegate.archive.registry import (
+    BUILD_TRANSITION_SCRIPT,
+    CLAIM_SCRIPT,
+    DROP_SCRIPT,
+    BuildRecord,
+    BuildStatus,
+    build_key,
+    fingerprint_key,
+    transition_args,
+)
 from filegate.snapshot.manifest import Manifest
-from filegate.tickets.keys import TRANSITION_SCRIPT, events_key, manifest_key, ticket_key
+from filegate.tickets.keys import TRANSITION_SCRIPT, events_key, ticket_key
 from filegate.tickets.record import TicketRecord
 from filegate.tickets.states import ALLOWED_FROM, TicketStatus
 
@@ -40,17 +49,61 @@ class TicketStore:
         self._redis = client
         self._grace_seconds = grace_seconds
 
-    async def create(self, record: TicketRecord, manifest: Manifest) -> None:
-        keys = (ticket_key(record.ticket_id), manifest_key(record.ticket_id), events_key(record.ticket_id))
-        forget_at = int(record.expires_at.timestamp()) + self._grace_seconds
+    def _forget_at(self, record: TicketRecord) -> int:
+        return int(record.expires_at.timestamp()) + self._grace_seconds
+
+    async def create(self, record: TicketRecord) -> None:
+        """A ticket that needs no build (one file linked directly)."""
+        keys = (ticket_key(record.ticket_id), events_key(record.ticket_id))
         first_event = json.dumps({"status": record.status.value, "ticket_id": record.ticket_id})
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys[0], mapping=record.to_redis())
-            pipe.set(keys[1], manifest.to_json())
-            pipe.xadd(keys[2], {"event": "status", "data": first_event})
+            pipe.xadd(keys[1], {"event": "status", "data": first_event})
             for key in keys:
-                pipe.expireat(key, forget_at)
+                pipe.expireat(key, self._forget_at(record))
             await pipe.execute()
+
+    async def claim_build(
+        self, record: TicketRecord, manifest: Manifest, fingerprint: str, new_build_id: str
+    ) -> tuple[str, str]:
+        """Create the ticket holding the build of ``fingerprint``: the one queued, building or
+        ready, else a new one. Returns (outcome, build id); outcome is 'new', 'joined' or 'ready'."""
+        ticket_fields = {k: v for k, v in record.to_redis().items() if k != "status"}
+        build_fields = {
+            "options": json.dumps(record.options.to_dict()),
+            "created_at": repr(record.created_at.timestamp()),
+        }
+        outcome, build_id = await self._redis.eval(
+            CLAIM_SCRIPT,
+            0,
+            fingerprint,
+            new_build_id,
+            record.ticket_id,
+            repr(record.expires_at.timestamp()),
+            str(self._forget_at(record)),
+            json.dumps(ticket_fields),
+            json.dumps(build_fields),
+            manifest.to_json(),
+        )
+        return str(outcome), str(build_id)
+
+    async def ready_build(self, fingerprint: str) -> BuildRecord | None:
+        """The ready build an identical request would reuse, if there is one."""
+        build_id = await self._redis.get(fingerprint_key(fingerprint))
+        if build_id is None:
+            return None
+        fields = await self._redis.hgetall(build_key(build_id))
+        if not fields or fields.get("status") != BuildStatus.READY:
+            return None
+        return BuildRecord.from_redis(build_id, fields)
+
+    async def fail_build(self, build_id: str, reason: str) -> None:
+        args = transition_args(build_id, BuildStatus.FAILED, {"error": reason}, {"error": reason})
+        await self._redis.eval(BUILD_TRANSITION_SCRIPT, 0, *args)
+
+    async def drop_build(self, build: BuildRecord, now: datetime) -> None:
+        """Stop reusing a ready build whose objects went missing; the sweeper removes the rest."""
+        await self._redis.eval(DROP_SCRIPT, 0, build.build_id, build.fingerprint, repr(now.timestamp()))
 
     async def get(self, ticket_id: str) -> TicketRecord | None:
         fields = await self._redis.hgetall(ticket_key(ticket_id))
@@ -74,43 +127,3 @@ class TicketStore:
             *_transition_args(status, event or {}, fields),
         )
         return str(result) if result else None
-
-
-class BuildTicketStore:
-    """What a build reads and writes; throttles progress events."""
-
-    def __init__(self, client: redis.Redis, progress_interval_ms: int) -> None:
-        self._redis = client
-        self._progress_interval = progress_interval_ms / 1000
-        self._last_progress = 0.0
-
-    def get(self, ticket_id: str) -> TicketRecord | None:
-        fields = self._redis.hgetall(ticket_key(ticket_id))
-        return TicketRecord.from_redis(ticket_id, fields) if fields else None
-
-    def manifest(self, ticket_id: str) -> Manifest | None:
-        text = self._redis.get(manifest_key(ticket_id))
-        return Manifest.from_json(text) if text is not None else None
-
-    def transition(
-        self, ticket_id: str, status: TicketStatus, event: dict[str, Any] | None = None, **fields: str
-    ) -> str | None:
-        result = self._redis.eval(
-            TRANSITION_SCRIPT,
-            2,
-            ticket_key(ticket_id),
-            events_key(ticket_id),
-            *_transition_args(status, event or {}, fields),
-        )
-        return str(result) if result else None
-
-    def progress(self, ticket_id: str, progress: dict[str, Any], force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_progress < self._progress_interval:
-            return
-        self._last_progress = now
-        data = json.dumps(progress)
-        with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hset(ticket_key(ticket_id), "progress", data)
-            pipe.xadd(events_key(ticket_id), {"event": "progress", "data": data})
-            pipe.execute()

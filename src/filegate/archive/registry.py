@@ -1,0 +1,296 @@
+"""Builds in Redis: one per fingerprint, shared by every ticket that holds it.
+
+A build is the archive of one pinned manifest with one set of options. Its
+fingerprint maps to it while it is queued, building or ready, so identical
+requests join it or reuse it; each holding ticket is in its ``tickets`` set,
+and the build's expiry is the latest of theirs. Builds are listed in a sorted
+set by expiry, where the sweeper finds the ones no live ticket holds.
+
+Every change is one Lua script, so the build, its tickets and their event
+streams change together. The scripts build key names from ids (a single
+Redis, not a cluster).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import redis
+
+from filegate.snapshot.manifest import Manifest
+from filegate.tickets.record import Part
+from filegate.tickets.states import ALLOWED_FROM, TicketStatus
+
+PREFIX = "filegate"
+BUILDS_BY_EXPIRY = f"{PREFIX}:builds:expiry"
+
+
+class BuildStatus(StrEnum):
+    QUEUED = "queued"
+    BUILDING = "building"
+    READY = "ready"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    """Every holding ticket expired before the build started: it never will."""
+    DELETING = "deleting"
+
+
+# The ticket status each build status shows through.
+TICKET_STATUS = {
+    BuildStatus.QUEUED: TicketStatus.QUEUED,
+    BuildStatus.BUILDING: TicketStatus.PREPARING,
+    BuildStatus.READY: TicketStatus.READY,
+    BuildStatus.FAILED: TicketStatus.FAILED,
+    BuildStatus.EXPIRED: TicketStatus.EXPIRED,
+}
+
+BUILD_ALLOWED_FROM: dict[BuildStatus, frozenset[BuildStatus]] = {
+    BuildStatus.BUILDING: frozenset({BuildStatus.QUEUED, BuildStatus.BUILDING}),
+    BuildStatus.READY: frozenset({BuildStatus.BUILDING}),
+    BuildStatus.FAILED: frozenset({BuildStatus.QUEUED, BuildStatus.BUILDING}),
+    BuildStatus.EXPIRED: frozenset({BuildStatus.QUEUED}),
+}
+
+
+def build_key(build_id: str) -> str:
+    return f"{PREFIX}:build:{build_id}"
+
+
+def fingerprint_key(fingerprint: str) -> str:
+    return f"{PREFIX}:fingerprint:{fingerprint}"
+
+
+# ARGV: fingerprint, new build id, ticket id, ticket expiry (epoch s), ticket
+# forget time, ticket fields (JSON object), build fields (JSON object), manifest.
+# Returns {outcome, build id}: 'new' (queue it), 'joined' (it is queued or
+# building) or 'ready' (the ticket is ready now, with the build's parts).
+CLAIM_SCRIPT = """
+local p = 'filegate:'
+local fp, ticket_id = ARGV[1], ARGV[3]
+local expires_at, forget_at = tonumber(ARGV[4]), tonumber(ARGV[5])
+local fpkey = p .. 'fingerprint:' .. fp
+local build_id = redis.call('GET', fpkey)
+local status = false
+if build_id then
+  status = redis.call('HGET', p .. 'build:' .. build_id, 'status')
+  if status ~= 'queued' and status ~= 'building' and status ~= 'ready' then build_id = false end
+end
+local outcome = 'joined'
+if not build_id then
+  build_id, status, outcome = ARGV[2], 'queued', 'new'
+  local bkey = p .. 'build:' .. build_id
+  redis.call('HSET', bkey, 'status', 'queued', 'fingerprint', fp, 'expires_at', ARGV[4])
+  for k, v in pairs(cjson.decode(ARGV[7])) do redis.call('HSET', bkey, k, v) end
+  redis.call('SET', bkey .. ':manifest', ARGV[8])
+  redis.call('SET', fpkey, build_id)
+elseif status == 'ready' then
+  outcome = 'ready'
+end
+local bkey = p .. 'build:' .. build_id
+redis.call('SADD', bkey .. ':tickets', ticket_id)
+local held_until = tonumber(redis.call('HGET', bkey, 'expires_at'))
+if expires_at > held_until then
+  redis.call('HSET', bkey, 'expires_at', ARGV[4])
+  held_until = expires_at
+end
+redis.call('ZADD', p .. 'builds:expiry', held_until, build_id)
+local shown = ({queued = 'queued', building = 'preparing', ready = 'ready'})[status]
+local tkey = p .. 'ticket:' .. ticket_id
+redis.call('HSET', tkey, 'status', shown, 'build_id', build_id)
+for k, v in pairs(cjson.decode(ARGV[6])) do redis.call('HSET', tkey, k, v) end
+if status == 'ready' then redis.call('HSET', tkey, 'parts', redis.call('HGET', bkey, 'parts')) end
+local events = tkey .. ':events'
+local first = cjson.encode({status = shown, ticket_id = ticket_id})
+redis.call('XADD', events, '*', 'event', 'status', 'data', first)
+redis.call('EXPIREAT', tkey, forget_at)
+redis.call('EXPIREAT', events, forget_at)
+return {outcome, build_id}
+"""
+
+# ARGV: build id, new build status, allowed build statuses, ticket status,
+# allowed ticket statuses, event JSON, then field/value pairs set on the build
+# and on each ticket. Returns the number of tickets changed, or -1 when the
+# build's status does not allow the change.
+BUILD_TRANSITION_SCRIPT = """
+local p = 'filegate:'
+local bkey = p .. 'build:' .. ARGV[1]
+local function listed(value, csv)
+  for item in string.gmatch(csv, '[^,]+') do if item == value then return true end end
+  return false
+end
+local current = redis.call('HGET', bkey, 'status')
+if not current or not listed(current, ARGV[3]) then return -1 end
+redis.call('HSET', bkey, 'status', ARGV[2])
+for i = 7, #ARGV, 2 do redis.call('HSET', bkey, ARGV[i], ARGV[i + 1]) end
+if ARGV[2] == 'failed' or ARGV[2] == 'expired' then
+  local fpkey = p .. 'fingerprint:' .. redis.call('HGET', bkey, 'fingerprint')
+  if redis.call('GET', fpkey) == ARGV[1] then redis.call('DEL', fpkey) end
+end
+local changed = 0
+for _, ticket_id in ipairs(redis.call('SMEMBERS', bkey .. ':tickets')) do
+  local tkey = p .. 'ticket:' .. ticket_id
+  local status = redis.call('HGET', tkey, 'status')
+  if status and listed(status, ARGV[5]) then
+    redis.call('HSET', tkey, 'status', ARGV[4])
+    for i = 7, #ARGV, 2 do redis.call('HSET', tkey, ARGV[i], ARGV[i + 1]) end
+    redis.call('XADD', tkey .. ':events', '*', 'event', 'status', 'data', ARGV[6])
+    changed = changed + 1
+  end
+end
+return changed
+"""
+
+# ARGV: build id, progress JSON: stored on, and sent to, every holding ticket.
+PROGRESS_SCRIPT = """
+local p = 'filegate:'
+for _, ticket_id in ipairs(redis.call('SMEMBERS', p .. 'build:' .. ARGV[1] .. ':tickets')) do
+  local tkey = p .. 'ticket:' .. ticket_id
+  if redis.call('EXISTS', tkey) == 1 then
+    redis.call('HSET', tkey, 'progress', ARGV[2])
+    redis.call('XADD', tkey .. ':events', '*', 'event', 'progress', 'data', ARGV[2])
+  end
+end
+return 1
+"""
+
+# ARGV: build id, now (epoch s). 'gone', 'held' (a live ticket holds it),
+# 'busy' (still building: next sweep) or 'delete' (it is now deleting: no
+# new request can reach it, and its tickets are marked expired).
+RETIRE_SCRIPT = """
+local p = 'filegate:'
+local bkey = p .. 'build:' .. ARGV[1]
+if redis.call('EXISTS', bkey) == 0 then
+  redis.call('ZREM', p .. 'builds:expiry', ARGV[1])
+  return 'gone'
+end
+local held_until = tonumber(redis.call('HGET', bkey, 'expires_at'))
+if held_until > tonumber(ARGV[2]) then
+  redis.call('ZADD', p .. 'builds:expiry', held_until, ARGV[1])
+  return 'held'
+end
+local status = redis.call('HGET', bkey, 'status')
+if status == 'building' then return 'busy' end
+if status == 'deleting' then return 'delete' end
+redis.call('HSET', bkey, 'status', 'deleting')
+local fpkey = p .. 'fingerprint:' .. redis.call('HGET', bkey, 'fingerprint')
+if redis.call('GET', fpkey) == ARGV[1] then redis.call('DEL', fpkey) end
+local event = cjson.encode({status = 'expired'})
+for _, ticket_id in ipairs(redis.call('SMEMBERS', bkey .. ':tickets')) do
+  local tkey = p .. 'ticket:' .. ticket_id
+  local ticket_status = redis.call('HGET', tkey, 'status')
+  if ticket_status and ticket_status ~= 'expired' and ticket_status ~= 'cancelled' then
+    redis.call('HSET', tkey, 'status', 'expired')
+    redis.call('XADD', tkey .. ':events', '*', 'event', 'status', 'data', event)
+  end
+end
+return 'delete'
+"""
+
+# ARGV: build id. Forgets a build whose objects are deleted.
+FORGET_SCRIPT = """
+local p = 'filegate:'
+local bkey = p .. 'build:' .. ARGV[1]
+if redis.call('HGET', bkey, 'status') ~= 'deleting' then return 0 end
+redis.call('DEL', bkey, bkey .. ':manifest', bkey .. ':tickets')
+redis.call('ZREM', p .. 'builds:expiry', ARGV[1])
+return 1
+"""
+
+# ARGV: build id, fingerprint, now. A ready build whose objects went missing:
+# no new request may reuse it, and the sweeper deletes what is left.
+DROP_SCRIPT = """
+local p = 'filegate:'
+local bkey = p .. 'build:' .. ARGV[1]
+local fpkey = p .. 'fingerprint:' .. ARGV[2]
+if redis.call('GET', fpkey) == ARGV[1] then redis.call('DEL', fpkey) end
+if redis.call('HGET', bkey, 'status') == 'ready' then
+  redis.call('HSET', bkey, 'status', 'deleting')
+  redis.call('ZADD', p .. 'builds:expiry', ARGV[3], ARGV[1])
+end
+return 1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class BuildRecord:
+    build_id: str
+    status: BuildStatus
+    fingerprint: str
+    expires_at: datetime
+    name: str
+    compression: str
+    split_size: int | None
+    parts: list[Part]
+
+    @classmethod
+    def from_redis(cls, build_id: str, fields: dict[str, str]) -> BuildRecord:
+        options = json.loads(fields["options"])
+        return cls(
+            build_id=build_id,
+            status=BuildStatus(fields["status"]),
+            fingerprint=fields["fingerprint"],
+            expires_at=datetime.fromtimestamp(float(fields["expires_at"]), UTC),
+            name=options["name"],
+            compression=options["compression"],
+            split_size=options["split_size"],
+            parts=[Part(**part) for part in json.loads(fields.get("parts", "[]"))],
+        )
+
+
+def transition_args(
+    build_id: str, status: BuildStatus, event: dict[str, Any], fields: dict[str, str]
+) -> list[str]:
+    ticket_status = TICKET_STATUS[status]
+    args = [
+        build_id,
+        status.value,
+        ",".join(state.value for state in BUILD_ALLOWED_FROM[status]),
+        ticket_status.value,
+        ",".join(state.value for state in ALLOWED_FROM[ticket_status]),
+        json.dumps({"status": ticket_status.value, **event}),
+    ]
+    for name, value in fields.items():
+        args += [name, value]
+    return args
+
+
+class BuildRegistry:
+    """The worker's side (builds, sweeps, deletes), on the synchronous client."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+
+    def get(self, build_id: str) -> BuildRecord | None:
+        fields = self._redis.hgetall(build_key(build_id))
+        return BuildRecord.from_redis(build_id, fields) if fields else None
+
+    def manifest(self, build_id: str) -> Manifest | None:
+        text = self._redis.get(f"{build_key(build_id)}:manifest")
+        return Manifest.from_json(text) if text is not None else None
+
+    def transition(
+        self, build_id: str, status: BuildStatus, event: dict[str, Any] | None = None, **fields: str
+    ) -> bool:
+        """Change the build and every ticket holding it; False when the build's status forbids it."""
+        args = transition_args(build_id, status, event or {}, fields)
+        return int(self._redis.eval(BUILD_TRANSITION_SCRIPT, 0, *args)) >= 0
+
+    def progress(self, build_id: str, progress: dict[str, Any]) -> None:
+        self._redis.eval(PROGRESS_SCRIPT, 0, build_id, json.dumps(progress))
+
+    def due(self, now: datetime, limit: int = 100) -> list[str]:
+        """Builds whose latest holder expired by ``now``, oldest first."""
+        ids: list[str] = self._redis.zrangebyscore(
+            BUILDS_BY_EXPIRY, "-inf", now.timestamp(), start=0, num=limit
+        )
+        return ids
+
+    def retire(self, build_id: str, now: datetime) -> str:
+        return str(self._redis.eval(RETIRE_SCRIPT, 0, build_id, repr(now.timestamp())))
+
+    def forget(self, build_id: str) -> None:
+        self._redis.eval(FORGET_SCRIPT, 0, build_id)

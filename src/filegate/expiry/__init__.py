@@ -1,0 +1,1 @@
+"""Expiry: deleting archives no live ticket holds, and what crashed builds left behind."""

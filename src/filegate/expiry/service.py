@@ -1,0 +1,52 @@
+"""The sweeper finds builds due for deletion; the delete task removes their objects, one at a time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from filegate.archive.registry import BuildRegistry
+from filegate.storage.base import Storage
+
+log = logging.getLogger(__name__)
+
+
+class ExpiryService:
+    def __init__(self, builds: BuildRegistry, storage: Storage, stale_after_seconds: int) -> None:
+        self._builds = builds
+        self._storage = storage
+        self._stale_after_seconds = stale_after_seconds
+
+    def sweep(self, enqueue_delete: Callable[[str], None]) -> int:
+        """Hand every build due by now to ``enqueue_delete``; returns how many.
+
+        Reads the sorted set, not key-expiry notifications: a build that fell
+        due while every process was down is found all the same.
+        """
+        now = datetime.now(UTC)
+        handed = 0
+        for build_id in self._builds.due(now):
+            outcome = self._builds.retire(build_id, now)
+            if outcome == "delete":
+                enqueue_delete(build_id)
+                handed += 1
+        try:
+            removed = self._storage.discard_stale_incomplete(self._stale_after_seconds)
+        except Exception:
+            log.exception("could not remove the leftovers of crashed builds")
+        else:
+            if removed:
+                log.info("removed %d leftovers of crashed builds", removed)
+        return handed
+
+    def delete(self, build_id: str) -> None:
+        """Delete a retired build's objects, then forget it; a failure leaves it for the next sweep."""
+        build = self._builds.get(build_id)
+        if build is None:
+            return
+        for part in build.parts:
+            if not part.is_direct:
+                self._storage.delete_output(part.key)
+        self._builds.forget(build_id)
+        log.info("build %s deleted (%d objects)", build_id, len(build.parts))

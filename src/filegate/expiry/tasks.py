@@ -1,0 +1,30 @@
+"""Celery tasks of the expiry domain, on the cleanup queue."""
+
+from __future__ import annotations
+
+from celery import Task, shared_task
+
+from filegate.expiry.service import ExpiryService
+from filegate.worker import CLEANUP_QUEUE, DELETE_TASK, worker_context
+
+
+def _service(task: Task) -> ExpiryService:
+    context = worker_context(task.app)
+    return ExpiryService(context.builds, context.storage, context.settings.build_timeout + 600)
+
+
+@shared_task(name="filegate.sweep", bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
+def sweep(self: Task) -> int:
+    return _service(self).sweep(
+        lambda build_id: self.app.send_task(DELETE_TASK, args=[build_id], queue=CLEANUP_QUEUE)
+    )
+
+
+@shared_task(  # type: ignore[untyped-decorator]
+    name=DELETE_TASK, bind=True, acks_late=True, max_retries=5, default_retry_delay=30
+)
+def delete_build(self: Task, build_id: str) -> None:
+    try:
+        _service(self).delete(build_id)
+    except Exception as exc:
+        raise self.retry(exc=exc) from exc
