@@ -88,34 +88,22 @@ class Service:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.worker: subprocess.Popen[bytes] | None = None
         self.api: subprocess.Popen[bytes] | None = None
+        self.cleanup_worker: subprocess.Popen[bytes] | None = None
+        self.beat: subprocess.Popen[bytes] | None = None
 
     @property
     def worker_log(self) -> Path:
         return self.workdir / "worker.log"
 
-    def start_worker(self) -> None:
-        log = self.worker_log
+    def _start_celery_worker(self, queue: str, log: Path) -> subprocess.Popen[bytes]:
         offset = log.stat().st_size if log.exists() else 0
         args = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "filegate.worker",
-            "worker",
-            "-Q",
-            "downloads",
-            "--pool",
-            "prefork",
-            "--concurrency",
-            "1",
-            "--without-mingle",
-            "--without-gossip",
-            "-l",
-            "INFO",
-        ]
+            sys.executable, "-m", "celery", "-A", "filegate.worker", "worker", "-Q", queue,
+            "--pool", "prefork", "--concurrency", "1", "--without-mingle", "--without-gossip",
+            "-l", "INFO", "-n", f"{queue}@%h",
+        ]  # fmt: skip
         with log.open("ab") as out:
-            self.worker = subprocess.Popen(
+            worker = subprocess.Popen(
                 args,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -128,16 +116,42 @@ class Service:
             with log.open("rb") as text:
                 text.seek(offset)
                 if b" ready." in text.read():
-                    return
-            if self.worker.poll() is not None:
+                    return worker
+            if worker.poll() is not None:
                 raise RuntimeError(f"worker exited early:\n{log.read_text()[-3000:]}")
             time.sleep(0.05)
         raise RuntimeError(f"worker not ready:\n{log.read_text()[-3000:]}")
+
+    def start_worker(self) -> None:
+        self.worker = self._start_celery_worker("downloads", self.worker_log)
 
     def stop_worker(self) -> None:
         if self.worker is not None:
             stop(self.worker, timeout=20)
             self.worker = None
+
+    def start_cleanup_worker(self) -> None:
+        self.cleanup_worker = self._start_celery_worker("cleanup", self.workdir / "cleanup.log")
+
+    def stop_cleanup_worker(self) -> None:
+        if self.cleanup_worker is not None:
+            stop(self.cleanup_worker, timeout=20)
+            self.cleanup_worker = None
+
+    def start_beat(self) -> None:
+        args = [
+            sys.executable, "-m", "celery", "-A", "filegate.worker", "beat", "-l", "INFO",
+            "--schedule", str(self.workdir / "beat-schedule"),
+        ]  # fmt: skip
+        with (self.workdir / "beat.log").open("ab") as out:
+            self.beat = subprocess.Popen(
+                args,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                start_new_session=True,
+                cwd=self.workdir,
+            )
 
     def start_api(self) -> None:
         log = self.workdir / "api.log"
@@ -175,6 +189,10 @@ class Service:
 
     def stop(self) -> None:
         self.stop_worker()
+        self.stop_cleanup_worker()
+        if self.beat is not None:
+            stop(self.beat)
+            self.beat = None
         if self.api is not None:
             stop(self.api)
             self.api = None

@@ -215,6 +215,59 @@ class _PartBuilder:
         return crc
 
 
+@dataclass(slots=True)
+class _Run:
+    """What one build shares across its parts."""
+
+    storage: Storage
+    base_name: str
+    key_prefix: str
+    compression: str
+    part_count: int
+    progress: Progress
+    on_progress: ProgressCallback
+    hasher: ThreadPoolExecutor
+    ring: _BufferRing
+
+    def write_part(self, planned: PlannedPart) -> Part:
+        name = part_name(self.base_name, planned.number, self.part_count)
+        key = f"{self.key_prefix}/{name}"
+        with self.storage.create_output(key) as output:
+            sink = PartSink(output, self.hasher)
+            writer = ZipWriter(sink)
+            builder = _PartBuilder(
+                self.storage, writer, sink, self.ring, self.compression, self.progress, self.on_progress
+            )
+            for entry in planned.entries:
+                builder.add(entry)
+            size = writer.close()
+            sha256 = sink.finish()
+            output.commit()
+        return Part(name=name, key=key, size=size, sha256=sha256, oversized=planned.oversized)
+
+
+MAX_PART_ATTEMPTS = 3
+
+
+def refresh_entries(
+    storage: Storage, planned: PlannedPart, paths: list[str], changes: dict[str, str]
+) -> PlannedPart:
+    """The part with each changed source pinned anew as it is now, or left out when gone;
+    ``changes`` records each entry's fate for the manifest."""
+    entries = []
+    for entry in planned.entries:
+        if entry.source.path not in paths:
+            entries.append(entry)
+            continue
+        current = storage.stat(entry.source.path)
+        if current is None or current.is_dir:
+            changes[entry.name] = "deleted"
+            continue
+        changes[entry.name] = "changed"
+        entries.append(ManifestEntry(entry.name, current))
+    return PlannedPart(planned.number, entries, planned.size_bound, planned.oversized)
+
+
 def build_parts(
     storage: Storage,
     plan: list[PlannedPart],
@@ -222,9 +275,15 @@ def build_parts(
     key_prefix: str,
     compression: str,
     on_progress: ProgressCallback,
+    on_change: str = "fail",
 ) -> list[Part]:
     """Write each planned part as a standalone ZIP, then the manifest beside them (last in the
-    list); on failure nothing written stays behind."""
+    list); on failure nothing written stays behind.
+
+    A source that changed since it was pinned fails the build (SourceChanged), unless
+    ``on_change`` is 'latest': the part is then written again from the start with the
+    source as it is now (or without it, when it is gone), and the manifest says so.
+    """
     progress = Progress(
         files_done=0,
         files_total=sum(part.file_count for part in plan),
@@ -234,26 +293,31 @@ def build_parts(
         parts_total=len(plan),
     )
     on_progress(progress)
-    ring = _BufferRing()
     done: list[Part] = []
+    written: list[PlannedPart] = []
+    changes: dict[str, str] = {}
     try:
         with ThreadPoolExecutor(1, thread_name_prefix="filegate-sha256") as hasher:
+            run = _Run(
+                storage, base_name, key_prefix, compression, len(plan), progress, on_progress, hasher,
+                _BufferRing(),
+            )  # fmt: skip
             for planned in plan:
                 progress.part = planned.number
-                name = part_name(base_name, planned.number, len(plan))
-                key = f"{key_prefix}/{name}"
-                with storage.create_output(key) as output:
-                    sink = PartSink(output, hasher)
-                    writer = ZipWriter(sink)
-                    builder = _PartBuilder(storage, writer, sink, ring, compression, progress, on_progress)
-                    for entry in planned.entries:
-                        builder.add(entry)
-                    size = writer.close()
-                    sha256 = sink.finish()
-                    output.commit()
-                done.append(Part(name=name, key=key, size=size, sha256=sha256, oversized=planned.oversized))
+                start = (progress.files_done, progress.bytes_done)
+                for attempt in range(1, MAX_PART_ATTEMPTS + 1):
+                    try:
+                        done.append(run.write_part(planned))
+                        break
+                    except SourceChanged as exc:
+                        if on_change != "latest" or attempt == MAX_PART_ATTEMPTS:
+                            raise
+                        log.info("part %d is written again: %s", planned.number, exc.detail)
+                        planned = refresh_entries(storage, planned, exc.extra.get("paths", []), changes)
+                        progress.files_done, progress.bytes_done = start
+                written.append(planned)
         manifest_name = f"{base_name}.manifest.json"
-        document = manifest_document(base_name, plan, done)
+        document = manifest_document(base_name, written, done, changes)
         done.append(write_manifest(storage, f"{key_prefix}/{manifest_name}", manifest_name, document))
     except BaseException:
         for part in done:

@@ -18,10 +18,15 @@ from filegate.tickets.record import Part
 MANIFEST_FORMAT = 1
 
 
-def manifest_document(base_name: str, plan: list[PlannedPart], parts: list[Part]) -> dict[str, Any]:
+def manifest_document(
+    base_name: str, plan: list[PlannedPart], parts: list[Part], changes: dict[str, str]
+) -> dict[str, Any]:
+    """``changes`` maps entry names to 'changed' (written as they were at build time, not as
+    requested) or 'deleted' (gone before they could be read: not in the archive)."""
     return {
         "format": MANIFEST_FORMAT,
         "name": base_name,
+        "deleted": sorted(name for name, change in changes.items() if change == "deleted"),
         "parts": [
             {
                 "name": part.name,
@@ -36,6 +41,7 @@ def manifest_document(base_name: str, plan: list[PlannedPart], parts: list[Part]
                         "modified": entry.source.modified.isoformat(),
                         "version": entry.source.version or None,
                         "version_id": entry.source.version_id,
+                        "changed": changes.get(entry.name) == "changed",
                     }
                     for entry in planned.entries
                 ],

@@ -224,6 +224,7 @@ class BuildRecord:
     name: str
     compression: str
     split_size: int | None
+    on_change: str
     parts: list[Part]
 
     @classmethod
@@ -237,6 +238,7 @@ class BuildRecord:
             name=options["name"],
             compression=options["compression"],
             split_size=options["split_size"],
+            on_change=options.get("on_change", "fail"),
             parts=[Part(**part) for part in json.loads(fields.get("parts", "[]"))],
         )
 

@@ -66,6 +66,7 @@ class ArchiveService:
                 build_id,
                 build.compression,
                 _throttled(report, self._progress_interval),
+                on_change=build.on_change,
             )
         except TRANSIENT_ERRORS:
             raise

@@ -48,9 +48,15 @@ class ArchiveOptions:
     compression: str
     split_size: int | None = None
     """Largest part in bytes; None for one ZIP."""
+    on_change: str = "fail"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "compression": self.compression, "split_size": self.split_size}
+        return {
+            "name": self.name,
+            "compression": self.compression,
+            "split_size": self.split_size,
+            "on_change": self.on_change,
+        }
 
 
 @dataclass(slots=True)

@@ -30,6 +30,11 @@ class DownloadRequest(BaseModel):
         description="Split into standalone ZIPs of at most this size ('2GB', '700 MiB', bytes).",
         examples=["2GB"],
     )
+    on_change: Literal["fail", "latest"] = Field(
+        "fail",
+        description="When a file changes between the request and its reading and the store keeps no "
+        "old version: 'fail' the ticket naming it, or use the 'latest' bytes and mark it in the manifest.",
+    )
     archive: Literal["auto", "zip"] = Field(
         "auto",
         description="'auto': a request for exactly one file links to the file itself, no ZIP; "

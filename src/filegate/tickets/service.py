@@ -113,7 +113,12 @@ class TicketService:
         record = TicketRecord(
             ticket_id=secrets.token_urlsafe(18),
             status=TicketStatus.READY if direct else TicketStatus.QUEUED,
-            options=ArchiveOptions(name=name, compression=request.compression, split_size=split_size),
+            options=ArchiveOptions(
+                name=name,
+                compression=request.compression,
+                split_size=split_size,
+                on_change=request.on_change,
+            ),
             created_at=now,
             expires_at=now + timedelta(seconds=expiry),
             file_count=manifest.file_count,
