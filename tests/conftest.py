@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -61,6 +62,27 @@ class Deployment:
     def folder(self) -> str:
         """A fresh top-level folder name, so tests sharing a store never meet."""
         return f"t-{uuid.uuid4().hex[:10]}"
+
+    def stored_outputs(self, prefix: str) -> list[str]:
+        """Keys in the output store under ``prefix/``, partial files included."""
+        if isinstance(self.sources, S3Sources):
+            bucket = self.service.env["FILEGATE_S3_OUTPUT_BUCKET"]
+            listing = self.sources.client.list_objects(bucket, prefix=f"{prefix}/", recursive=True)
+            return sorted(item.object_name or "" for item in listing)
+        folder = Path(self.service.env["FILEGATE_OUTPUT_DIR"]) / prefix
+        return sorted(f"{prefix}/{path.name}" for path in folder.iterdir()) if folder.is_dir() else []
+
+    def delete_outputs(self, prefix: str) -> None:
+        """Remove a build's objects behind filegate's back."""
+        if isinstance(self.sources, S3Sources):
+            bucket = self.service.env["FILEGATE_S3_OUTPUT_BUCKET"]
+            for key in self.stored_outputs(prefix):
+                self.sources.client.remove_object(bucket, key)
+            return
+        shutil.rmtree(Path(self.service.env["FILEGATE_OUTPUT_DIR"]) / prefix)
+
+    def builds_started(self, build_id: str) -> int:
+        return self.service.worker_log.read_text().count(f"build {build_id} started")
 
 
 @pytest.fixture(scope="session")

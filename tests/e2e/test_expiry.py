@@ -1,0 +1,148 @@
+"""Nothing left behind: archives go once their last ticket expires; expired tickets answer 410."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from minio import Minio
+
+from tests.client import build_folder, download_ready, request_download
+from tests.conftest import S3_KEYS, Deployment, make_bucket
+from tests.services import Service, service_env
+from tests.sources import LocalSources, S3Sources
+
+SWEEP_SECONDS = 1
+GRACE_SECONDS = 4
+
+
+@pytest.fixture(scope="module", params=["local", "s3"])
+def expiring(
+    request: pytest.FixtureRequest, redis_url: str, workdir: Path, s3_endpoint: str, s3_client: Minio
+) -> Iterator[Deployment]:
+    """filegate with a build worker, a cleanup worker and beat sweeping every second."""
+    home = workdir / f"expiry-{request.param}"
+    (home / "files").mkdir(parents=True)
+    overrides = {
+        "FILEGATE_SWEEP_INTERVAL": f"{SWEEP_SECONDS}s",
+        "FILEGATE_EXPIRED_GRACE": f"{GRACE_SECONDS}s",
+    }
+    sources: LocalSources | S3Sources = LocalSources(home / "files")
+    database = 7
+    if request.param == "s3":
+        database = 8
+        make_bucket(s3_client, "expiry-sources")
+        make_bucket(s3_client, "expiry-outputs")
+        overrides.update(
+            FILEGATE_STORAGE="s3",
+            FILEGATE_S3_ENDPOINT=s3_endpoint,
+            FILEGATE_S3_SOURCE_BUCKET="expiry-sources",
+            FILEGATE_S3_OUTPUT_BUCKET="expiry-outputs",
+            **S3_KEYS,
+        )
+        sources = S3Sources(s3_client, "expiry-sources")
+    service = Service(service_env(f"{redis_url}/{database}", home, **overrides), home)
+    service.start_worker()
+    service.start_cleanup_worker()
+    service.start_beat()
+    service.start_api()
+    try:
+        yield Deployment(service, sources)
+    finally:
+        service.stop()
+
+
+def _eventually(check: Callable[[], bool], timeout: float = 20) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.2)
+    return check()
+
+
+def _ready_folder(deployment: Deployment, expires_in: str) -> tuple[dict[str, object], str]:
+    root = deployment.folder()
+    deployment.sources.put(f"{root}/a.txt", b"short-lived " * 100)
+    body, _ = download_ready(deployment.base_url, [f"{root}/"], expires_in=expires_in)
+    return body, build_folder(deployment.base_url, str(body["ticket_id"]))
+
+
+def _wait_until(moment: str) -> None:
+    remaining = datetime.fromisoformat(moment).timestamp() - datetime.now(UTC).timestamp()
+    time.sleep(max(0.0, remaining) + 0.1)
+
+
+def test_an_expired_archive_is_deleted_and_its_ticket_answers_410_then_404(expiring: Deployment) -> None:
+    body, folder = _ready_folder(expiring, "3s")
+    assert expiring.stored_outputs(folder)
+    ticket = str(body["ticket_id"])
+
+    _wait_until(str(body["expires_at"]))
+    gone = httpx.get(f"{expiring.base_url}/ticket/{ticket}/result")
+    assert gone.status_code == 410 and gone.json()["expires_at"] == body["expires_at"]
+    assert _eventually(lambda: not expiring.stored_outputs(folder), timeout=10 * SWEEP_SECONDS)
+
+    assert _eventually(
+        lambda: httpx.get(f"{expiring.base_url}/ticket/{ticket}/status").status_code == 404,
+        timeout=GRACE_SECONDS + 10,
+    )
+
+
+def test_archives_expired_while_the_cleanup_worker_was_down_are_deleted_when_it_returns(
+    expiring: Deployment,
+) -> None:
+    expiring.service.stop_cleanup_worker()
+    try:
+        body, folder = _ready_folder(expiring, "2s")
+        _wait_until(str(body["expires_at"]))
+        time.sleep(3 * SWEEP_SECONDS)
+        assert expiring.stored_outputs(folder), "deleted with no cleanup worker running"
+    finally:
+        expiring.service.start_cleanup_worker()
+    assert _eventually(lambda: not expiring.stored_outputs(folder))
+
+
+def test_an_archive_held_by_two_tickets_lives_until_the_later_expires(expiring: Deployment) -> None:
+    root = expiring.folder()
+    expiring.sources.put(f"{root}/shared.txt", b"shared " * 100)
+    early, _ = download_ready(expiring.base_url, [f"{root}/"], expires_in="2s")
+    late = request_download(expiring.base_url, [f"{root}/"], expires_in="8s").json()
+    assert late["status"] == "ready"
+    folder = build_folder(expiring.base_url, early["ticket_id"])
+
+    _wait_until(early["expires_at"])
+    time.sleep(3 * SWEEP_SECONDS)
+    assert httpx.get(f"{expiring.base_url}/ticket/{early['ticket_id']}/result").status_code == 410
+    assert expiring.stored_outputs(folder)
+    result = httpx.get(f"{expiring.base_url}/ticket/{late['ticket_id']}/result").json()
+    assert httpx.get(result["parts"][0]["url"]).status_code == 200
+
+    _wait_until(late["expires_at"])
+    assert _eventually(lambda: not expiring.stored_outputs(folder))
+
+
+def test_a_ticket_that_expires_while_queued_is_never_built(expiring: Deployment) -> None:
+    root = expiring.folder()
+    expiring.sources.put(f"{root}/never.txt", b"never built")
+    expiring.service.stop_worker()
+    try:
+        created = request_download(expiring.base_url, [f"{root}/"], expires_in="2s").json()
+        _wait_until(created["expires_at"])
+        time.sleep(2 * SWEEP_SECONDS)
+    finally:
+        expiring.service.start_worker()
+
+    status = httpx.get(f"{expiring.base_url}/ticket/{created['ticket_id']}/status")
+    assert status.status_code == 410
+    tickets = redis.Redis.from_url(expiring.service.env["FILEGATE_REDIS_URL"], decode_responses=True)
+    build_id = tickets.hget(f"filegate:ticket:{created['ticket_id']}", "build_id")
+    assert build_id
+    assert _eventually(lambda: f"build {build_id} skipped" in expiring.service.worker_log.read_text())
+    assert expiring.builds_started(build_id) == 0
+    assert expiring.stored_outputs(build_id) == []
