@@ -474,7 +474,9 @@ class Filegate:
             raise RuntimeError(f"expected one pool process under the worker, found {children}")
         return children[0]
 
-    def _request(self, paths: list[str], compression: str) -> tuple[str, float, float]:
+    def _request(
+        self, paths: list[str], compression: str, split_size: str | None = None
+    ) -> tuple[str, float, float]:
         """POST /download, then the status every POLL_INTERVAL until ready.
 
         Returns (ticket id, seconds until POST answered, seconds until ready was seen)."""
@@ -482,7 +484,9 @@ class Filegate:
         # A new name for every request: filegate hands out the archive it already has for the same
         # files and options, and every request here must be a build.
         self.requests += 1
-        body = {"paths": paths, "compression": compression, "name": f"bench{self.requests}"}
+        body: dict[str, Any] = {"paths": paths, "compression": compression, "name": f"bench{self.requests}"}
+        if split_size is not None:
+            body["split_size"] = split_size
         created = self.client.post("/download", json=body)
         if created.status_code != 202:
             raise RuntimeError(f"POST /download answered {created.status_code}: {created.text}")
@@ -511,11 +515,11 @@ class Filegate:
             else:
                 child.unlink(missing_ok=True)
 
-    def build(self, paths: list[str], compression: str) -> Sample:
+    def build(self, paths: list[str], compression: str, split_size: str | None = None) -> Sample:
         """One timed request; its outputs are deleted afterwards."""
         watch = MemoryWatch(self.builder_pid())
         watch.start()
-        _, posted, elapsed = self._request(paths, compression)
+        _, posted, elapsed = self._request(paths, compression, split_size)
         peak, growth = watch.stop()
         try:
             size = sum(path.stat().st_size for path in self._archives())
@@ -559,6 +563,10 @@ def methods(
         "zip -r -6": lambda: measure_zip(dataset, out_dir, 6),
         "filegate store (POST→ready)": lambda: service.build([dataset.name], "store"),
         "filegate deflate (POST→ready)": lambda: service.build([dataset.name], "deflate"),
+        # The same store build split into parts of 1/8 of the data: what splitting costs.
+        "filegate store, split in ~8": lambda: service.build(
+            [dataset.name], "store", str(max(10 * MB, dataset.total_bytes // 8))
+        ),
     }
     if in_process and in_process_available():
         table["builder store, in-process"] = lambda: measure_in_process(dataset, out_dir, "store")

@@ -10,7 +10,8 @@ from filegate.worker import CLEANUP_QUEUE, DELETE_TASK, worker_context
 
 def _service(task: Task) -> ExpiryService:
     context = worker_context(task.app)
-    return ExpiryService(context.builds, context.storage, context.settings.build_timeout + 600)
+    # A partial output older than the longest build belongs to no running build.
+    return ExpiryService(context.builds, context.storage, context.settings.build_timeout)
 
 
 @shared_task(name="filegate.sweep", bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
