@@ -1,5 +1,7 @@
 """Which deflate implementation ZIP entries should use: stdlib zlib, isal (ISA-L) or zlib-ng.
 
+Info-ZIP's ``zip`` command (levels 1 and 6) runs on the same inputs, as a reference point.
+
     .venv/bin/python bench/deflate.py            # 3 x 200 MB inputs; about 3 minutes
     .venv/bin/python bench/deflate.py --quick    # 3 x 32 MB; under a minute
 
@@ -17,7 +19,15 @@ compressing thread, the least of --repeat runs (wall-clock MB/s is shown too: it
 another process took part of the core). Every output is inflated again with the standard
 library's ``zlib.decompressobj(-15)`` and compared with the input, and a small ZIP made by
 filegate's own ZipWriter with that library swapped in is checked with zipfile and Info-ZIP
-``unzip -t``.
+``unzip -t``. The library and level filegate itself deflates with (the module its zipwriter
+imports, at ``filegate.archive.compression.DEFLATE_LEVEL``) are printed and marked in the table.
+
+``zip -q -1`` / ``zip -q -6 out.zip input`` run on each input's cached file under bench/.data/
+(read once before timing, so it is in the page cache), writing a fresh archive each run that is
+deleted afterwards. Its MB/s is MB of input per wall second of the whole command (process start,
+reading the file, CRC-32, deflate, writing the archive), the least of --repeat runs; its ratio is
+the input size over the entry's ``compress_size`` as zipfile reads it, and the entry is read back
+with zipfile and compared with the input. zip is single-threaded.
 
 Then: CRC-32 speed per library; whether compress and crc32 release the GIL (two threads against
 one, each doing the same total work: needs both cores free to mean anything); the cost and the
@@ -32,6 +42,7 @@ import argparse
 import os
 import platform
 import random
+import resource
 import shutil
 import statistics
 import struct
@@ -89,19 +100,37 @@ class Config:
         return f"{self.library.name} {self.level}"
 
 
+@dataclass(frozen=True)
+class ZipCommand:
+    """Info-ZIP's ``zip -q -<level> out.zip input``, timed as a whole process."""
+
+    path: str
+    level: int
+
+    @property
+    def label(self) -> str:
+        return f"zip -{self.level}"
+
+
 @dataclass
 class Result:
     input: str
-    config: Config
+    config: Config | ZipCommand
     size: int
     compressed: int
-    seconds: float  # wall seconds of the run with the least CPU time
-    cpu: float  # the compressing thread's CPU seconds in that run
+    seconds: float  # wall seconds of the run with the least CPU time (zip: the least wall time)
+    cpu: float  # the compressing thread's CPU seconds in that run (zip: the process's user + system)
     verified: bool
+    method: str = "deflate"  # zip: how the entry was stored (zip stores what deflate does not shrink)
 
     @property
     def mb_s(self) -> float:
-        """MB of input per CPU second: what one core does, whatever else shares the machine."""
+        """MB of input per CPU second: what one core does, whatever else shares the machine.
+
+        For zip, MB of input per wall second of the whole command, as it would be run.
+        """
+        if isinstance(self.config, ZipCommand):
+            return self.wall_mb_s
         return self.size / MB / self.cpu
 
     @property
@@ -158,6 +187,7 @@ def load_libraries() -> list[Library]:
 
 LEVELS = {"zlib": (1, 6, 9), "zlib-ng": (1, 6), "isal": (0, 1, 2)}
 REFERENCE = ("zlib", 6)
+ZIP_LEVELS = (1, 6)
 
 
 # ---------------------------------------------------------------- inputs
@@ -284,6 +314,11 @@ def make_office(rng: random.Random, size: int, text: bytes) -> bytes:
     return b"".join(parts)
 
 
+def input_path(name: str, size: int) -> Path:
+    """The file an input is cached in, and that zip compresses."""
+    return DATA_DIR / f"deflate-{name}-{size}-v{DATA_VERSION}.bin"
+
+
 def load_inputs(size: int) -> dict[str, bytes]:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     inputs: dict[str, bytes] = {}
@@ -293,7 +328,7 @@ def load_inputs(size: int) -> dict[str, bytes]:
         "office": lambda rng: make_office(rng, size, inputs["text"]),
     }
     for seed, (name, maker) in enumerate(makers.items()):
-        path = DATA_DIR / f"deflate-{name}-{size}-v{DATA_VERSION}.bin"
+        path = input_path(name, size)
         if path.exists() and path.stat().st_size == size:
             inputs[name] = path.read_bytes()
             continue
@@ -364,8 +399,11 @@ def measure(name: str, data: bytes, config: Config, repeat: int) -> Result:
     return Result(name, config, len(data), compressed, best[0], best[1], verified)
 
 
-def unzip_check(config: Config, inputs: dict[str, bytes]) -> str:
-    """A ZIP from filegate's ZipWriter with this library's compressobj and crc32, tested by ``unzip -t``."""
+def unzip_check(config: Config, inputs: dict[str, bytes], module_attribute: str) -> str:
+    """A ZIP from filegate's ZipWriter with this library's compressobj and crc32, tested by ``unzip -t``.
+
+    ``module_attribute`` is the name under which zipwriter imported its deflate module.
+    """
     from filegate.archive import zipwriter
 
     library = config.library
@@ -378,7 +416,7 @@ def unzip_check(config: Config, inputs: dict[str, bytes]) -> str:
     entries = {name: data[: 4 * MIB + 12345] for name, data in inputs.items()}
     entries |= {"empty": b"", "tiny": b"hello, zip\n"}
     moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    with path.open("wb") as sink, mock.patch.object(zipwriter, "zlib", shim):
+    with path.open("wb") as sink, mock.patch.object(zipwriter, module_attribute, shim):
         writer = zipwriter.ZipWriter(sink.write, deflate_level=config.level)
         for name, data in entries.items():
             entry = writer.open_entry(f"{name}.dat", moment, len(data), compress=True)
@@ -397,6 +435,90 @@ def unzip_check(config: Config, inputs: dict[str, bytes]) -> str:
     path.unlink()
     verdict = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else run.stderr.strip()
     return "ok" if run.returncode == 0 else f"unzip -t: {verdict}"
+
+
+# Modules a ZipWriter may deflate with, by their __name__, and the library names used here.
+DEFLATE_MODULES = {"isal.isal_zlib": "isal", "zlib_ng.zlib_ng": "zlib-ng", "zlib": "zlib"}
+
+
+def filegate_deflate() -> tuple[str, int, str]:
+    """The library and level filegate's ZipWriter deflates with, and the name it imported the module as."""
+    from filegate.archive import compression, zipwriter
+
+    for attribute, value in vars(zipwriter).items():
+        if isinstance(value, types.ModuleType) and value.__name__ in DEFLATE_MODULES:
+            return DEFLATE_MODULES[value.__name__], compression.DEFLATE_LEVEL, attribute
+    raise SystemExit("cannot tell which deflate module filegate.archive.zipwriter uses")
+
+
+# ---------------------------------------------------------------- Info-ZIP zip
+
+
+def find_zip() -> tuple[str, str] | None:
+    """The path of Info-ZIP's zip and the line of ``zip -v`` that names its version."""
+    path = shutil.which("zip")
+    if path is None:
+        return None
+    lines = subprocess.run([path, "-v"], capture_output=True, text=True, check=False).stdout.splitlines()
+    version = next((line.strip() for line in lines if line.startswith("This is Zip")), "version unknown")
+    return path, version
+
+
+def warm(path: Path) -> None:
+    """Read a file once so that zip finds it in the page cache."""
+    with path.open("rb") as source:
+        while source.read(CHUNK):
+            pass
+
+
+def zip_entry_matches(archive_path: Path, data: bytes) -> tuple[int, str, bool]:
+    """The one entry's compressed size and method, and whether zipfile reads back exactly ``data``."""
+    with zipfile.ZipFile(archive_path) as archive:
+        (info,) = archive.infolist()
+        method = {zipfile.ZIP_DEFLATED: "deflate", zipfile.ZIP_STORED: "stored"}.get(
+            info.compress_type, str(info.compress_type)
+        )
+        same = info.file_size == len(data)
+        position = 0
+        with archive.open(info) as entry:  # zipfile checks the CRC-32 at the end
+            while same and (piece := entry.read(CHUNK)):
+                same = data[position : position + len(piece)] == piece
+                position += len(piece)
+        return info.compress_size, method, same and position == len(data)
+
+
+def measure_zip(name: str, data: bytes, source: Path, command: ZipCommand, repeat: int) -> Result:
+    """Best wall time of ``zip -q -<level> out.zip input`` run in the input's directory."""
+    warm(source)
+    best: tuple[float, float] | None = None
+    compressed = 0
+    method = "?"
+    verified = False
+    for attempt in range(repeat):
+        out = source.parent / f"deflate-zip{command.level}-{name}-{os.getpid()}-{attempt}.zip"
+        out.unlink(missing_ok=True)
+        try:
+            children = resource.getrusage(resource.RUSAGE_CHILDREN)
+            started = time.perf_counter()
+            run = subprocess.run(
+                [command.path, "-q", f"-{command.level}", out.name, source.name],
+                cwd=source.parent,
+                capture_output=True,
+                check=False,
+            )
+            seconds = time.perf_counter() - started
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            if run.returncode != 0:
+                raise SystemExit(f"{command.label} failed ({run.returncode}): {run.stderr.decode().strip()}")
+            cpu = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
+            if attempt == 0:
+                compressed, method, verified = zip_entry_matches(out, data)
+        finally:
+            out.unlink(missing_ok=True)
+        if best is None or seconds < best[0]:
+            best = (seconds, cpu)
+    assert best is not None
+    return Result(name, command, len(data), compressed, best[0], best[1], verified, method)
 
 
 # ---------------------------------------------------------------- CRC-32, threads, probes
@@ -510,36 +632,83 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -
     )
 
 
-def report_streams(results: Sequence[Result]) -> None:
-    reference = {r.input: r for r in results if (r.config.library.name, r.config.level) == REFERENCE}
+ZIP_MARK = "†"
+
+
+def report_streams(results: Sequence[Result], filegate: tuple[str, int] | None) -> None:
+    reference = {
+        r.input: r
+        for r in results
+        if isinstance(r.config, Config) and (r.config.library.name, r.config.level) == REFERENCE
+    }
     rows: list[list[str]] = []
     for r in results:
         ref = reference.get(r.input)
+        label = r.config.label
+        if isinstance(r.config, ZipCommand):
+            label += f" {ZIP_MARK}"
+            # zip is timed by the wall clock: set it against zlib 6's wall-clock speed.
+            speed = f"{r.wall_mb_s / ref.wall_mb_s:.1f}x" if ref else "-"
+        else:
+            if filegate == (r.config.library.name, r.config.level):
+                label += " (filegate)"
+            speed = f"{r.mb_s / ref.mb_s:.1f}x" if ref else "-"
         rows.append(
             [
                 r.input,
-                r.config.label,
+                label,
                 f"{r.mb_s:.0f}",
                 f"{r.wall_mb_s:.0f}",
                 f"{r.ratio:.3f}",
                 f"{r.compressed / ref.compressed:.3f}" if ref else "-",
-                f"{r.mb_s / ref.mb_s:.1f}x" if ref else "-",
+                speed,
                 "yes" if r.verified else "NO",
             ]
         )
+    zips = [r for r in results if isinstance(r.config, ZipCommand)]
     print("## Streaming raw deflate (wbits -15), 1 MiB chunks\n")
     print("MB/s = MB of input per CPU second of the compressing thread (wall: per second of wall time,")
     print("lower when another process shared the core); ratio = input / output; size and speed are")
-    print("against zlib 6 on the same input in this run; inflates = stdlib zlib gives the input back.\n")
+    print("against zlib 6 on the same input in this run; inflates = stdlib zlib gives the input back.")
+    if filegate:
+        print(f"(filegate) = the library and level filegate deflates with: {filegate[0]} {filegate[1]}.")
+    print()
     header = ["input", "library level", "MB/s", "wall MB/s", "ratio", "size vs zlib 6", "speed vs zlib 6"]
     print(table([*header, "inflates"], rows, left=2))
     print()
+    if zips:
+        stored = sorted({f"{r.input} ({r.config.label})" for r in zips if r.method != "deflate"})
+        print(f"{ZIP_MARK} Info-ZIP `zip -q -<level> out.zip input` on the input's file under bench/.data/,")
+        print("a new archive each run, deleted after it. zip is single-threaded and does file I/O: it")
+        print("reads the input (page cache warm: read once before timing) and writes the archive, and")
+        print("its time includes starting the process and its CRC-32. MB/s = input MB / wall seconds")
+        print("of the whole command (both MB/s columns), best of the same number of runs as the")
+        print("libraries; speed vs zlib 6 is against zlib 6's wall MB/s. ratio = input size / the")
+        print("entry's compress_size (zipfile); inflates = zipfile reads the entry back exactly.")
+        if stored:
+            print(f"zip stored, not deflated, the entry of: {', '.join(stored)} (deflate did not shrink it).")
+        print()
+        zip_rows = [
+            [
+                r.input,
+                r.config.label,
+                f"{r.seconds:.2f}",
+                f"{r.cpu:.2f}",
+                f"{r.size / MB / r.cpu:.0f}" if r.cpu else "-",
+                f"{r.cpu / r.seconds:.0%}",
+                r.method,
+            ]
+            for r in zips
+        ]
+        header = ["input", "command", "wall s", "user+sys s", "CPU MB/s", "CPU/wall", "entry"]
+        print(table(header, zip_rows, left=2))
+        print()
 
     print("## Growth of incompressible input (random)\n")
     print(f"zipwriter's ZIP64 margin allows {ZIP64_MARGIN_PER_MIB} bytes per MiB.\n")
     growth_rows = []
     for r in results:
-        if r.input == "random":
+        if r.input == "random" and isinstance(r.config, Config):
             per_mib = (r.compressed - r.size) / (r.size / MIB)
             verdict = "within" if per_mib <= ZIP64_MARGIN_PER_MIB else "EXCEEDS"
             growth_rows.append(
@@ -590,7 +759,11 @@ def report_probes(libraries: Sequence[Library], inputs: dict[str, bytes], result
     print(f"## Probe: compressobj + compress({PROBE_SIZE // KIB} KiB) + flush at a fast level\n")
     print("ratio = output / input (lower compresses better), 200 samples at random offsets of each")
     print("input; 'store >0.90' = the share of probes that would choose store at that threshold.\n")
-    full = {(r.input, r.config.library.name, r.config.level): r.compressed / r.size for r in results}
+    full = {
+        (r.input, r.config.library.name, r.config.level): r.compressed / r.size
+        for r in results
+        if isinstance(r.config, Config)
+    }
     rows = []
     for library in libraries:
         for level in sorted({library.fastest, 1}):
@@ -622,6 +795,7 @@ def main() -> None:
         "--repeat", type=int, default=2, help="timed runs per row; the least CPU time is kept"
     )
     parser.add_argument("--no-unzip", action="store_true", help="skip the ZipWriter + unzip -t check")
+    parser.add_argument("--no-zip", action="store_true", help="leave out Info-ZIP's zip command")
     args = parser.parse_args()
     size = (args.size_mb or (32 if args.quick else 200)) * MB
 
@@ -630,11 +804,29 @@ def main() -> None:
     configs = [
         Config(by_name[name], level) for name, levels in LEVELS.items() if name in by_name for level in levels
     ]
+    filegate_library, filegate_level, filegate_module = filegate_deflate()
+    filegate: tuple[str, int] | None = (filegate_library, filegate_level)
+    if filegate_library not in by_name:
+        print(f"filegate deflates with {filegate_library}, which is not installed here", file=sys.stderr)
+        filegate = None
+    elif (filegate_library, filegate_level) not in {(c.library.name, c.level) for c in configs}:
+        configs.append(Config(by_name[filegate_library], filegate_level))
+    found_zip = None if args.no_zip else find_zip()
+    if found_zip is None and not args.no_zip:
+        print("Info-ZIP zip is not installed: left out (apt-get install zip)", file=sys.stderr)
+    commands = [ZipCommand(found_zip[0], level) for level in ZIP_LEVELS] if found_zip else []
 
     python = f"{platform.python_implementation()} {platform.python_version()}"
     print(f"# deflate bench: {python}, {platform.machine()}, {os.cpu_count()} cores\n")
     for library in libraries:
         print(f"- {library.name}: {library.version}")
+    if found_zip:
+        print(f"- zip: {found_zip[0]}, {found_zip[1]}; levels {', '.join(map(str, ZIP_LEVELS))}")
+    print(
+        f"- filegate deflates with {filegate_library} level {filegate_level}"
+        f" (filegate.archive.compression.DEFLATE_LEVEL = {filegate_level};"
+        f" filegate.archive.zipwriter uses {filegate_module})"
+    )
     inputs = load_inputs(size)
     names = ", ".join(inputs)
     print(f"- inputs: {names}, {size / MB:.0f} MB each, {CHUNK // KIB} KiB chunks, best of {args.repeat}")
@@ -651,11 +843,20 @@ def main() -> None:
                 f"  cpu/wall {result.cpu / result.seconds:4.0%}  inflates={result.verified}",
                 file=sys.stderr,
             )
-    report_streams(results)
+        for command in commands:
+            result = measure_zip(name, data, input_path(name, size), command, args.repeat)
+            results.append(result)
+            print(
+                f"  {name:<7} {command.label:<10} {result.mb_s:8.1f} MB/s  ratio {result.ratio:6.3f}"
+                f"  cpu/wall {result.cpu / result.seconds:4.0%}  {result.method}  inflates={result.verified}",
+                file=sys.stderr,
+            )
+    report_streams(results, filegate)
 
     if not args.no_unzip:
         print("## filegate ZipWriter with the library swapped in, checked by zipfile and `unzip -t`\n")
-        print(table(["library level", "result"], [[c.label, unzip_check(c, inputs)] for c in configs]))
+        checks = [[c.label, unzip_check(c, inputs, filegate_module)] for c in configs]
+        print(table(["library level", "result"], checks))
         print()
 
     print("## CRC-32, 1 MiB chunks of the text input\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -85,44 +86,61 @@ class Deployment:
         return self.service.worker_log.read_text().count(f"build {build_id} started")
 
 
+def s3_settings(endpoint: str, client: Minio, source_bucket: str, output_bucket: str) -> dict[str, str]:
+    """FILEGATE_* variables for the S3 store on the test server, its buckets made if missing."""
+    make_bucket(client, source_bucket)
+    make_bucket(client, output_bucket)
+    return {
+        "FILEGATE_STORAGE": "s3",
+        "FILEGATE_S3_ENDPOINT": endpoint,
+        "FILEGATE_S3_SOURCE_BUCKET": source_bucket,
+        "FILEGATE_S3_OUTPUT_BUCKET": output_bucket,
+        **S3_KEYS,
+    }
+
+
+@contextlib.contextmanager
+def deployed(
+    home: Path,
+    env: dict[str, str],
+    sources: LocalSources | S3Sources,
+    *,
+    worker: bool = True,
+    cleanup: bool = False,
+) -> Iterator[Deployment]:
+    """A running filegate: the API, a build worker unless told not to, and with ``cleanup`` a
+    cleanup worker and beat; all stopped on leaving."""
+    service = Service(env, home)
+    try:
+        if worker:
+            service.start_worker()
+        if cleanup:
+            service.start_cleanup_worker()
+            service.start_beat()
+        service.start_api()
+        yield Deployment(service, sources)
+    finally:
+        service.stop()
+
+
 @pytest.fixture(scope="session")
 def local_deployment(redis_url: str, workdir: Path) -> Iterator[Deployment]:
     home = workdir / "local"
     (home / "files").mkdir(parents=True)
-    service = Service(service_env(f"{redis_url}/1", home), home)
-    service.start_worker()
-    service.start_api()
-    try:
-        yield Deployment(service, LocalSources(home / "files"))
-    finally:
-        service.stop()
+    with deployed(home, service_env(f"{redis_url}/1", home), LocalSources(home / "files")) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
 def s3_deployment(redis_url: str, s3_endpoint: str, s3_client: Minio, workdir: Path) -> Iterator[Deployment]:
     home = workdir / "s3"
     home.mkdir()
-    make_bucket(s3_client, "sources")
-    make_bucket(s3_client, "outputs")
+    settings = s3_settings(s3_endpoint, s3_client, "sources", "outputs")
     # Versioned, as production buckets usually are: pins then name exact versions.
     s3_client.set_bucket_versioning("sources", VersioningConfig(ENABLED))
-    env = service_env(
-        f"{redis_url}/2",
-        home,
-        FILEGATE_STORAGE="s3",
-        FILEGATE_S3_ENDPOINT=s3_endpoint,
-        FILEGATE_S3_SOURCE_BUCKET="sources",
-        FILEGATE_S3_OUTPUT_BUCKET="outputs",
-        FILEGATE_S3_PART_SIZE="5MiB",
-        **S3_KEYS,
-    )
-    service = Service(env, home)
-    service.start_worker()
-    service.start_api()
-    try:
-        yield Deployment(service, S3Sources(s3_client, "sources"))
-    finally:
-        service.stop()
+    env = service_env(f"{redis_url}/2", home, FILEGATE_S3_PART_SIZE="5MiB", **settings)
+    with deployed(home, env, S3Sources(s3_client, "sources")) as running:
+        yield running
 
 
 @pytest.fixture(params=["local", "s3"])

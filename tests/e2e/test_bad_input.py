@@ -12,8 +12,8 @@ import pytest
 import redis
 
 from tests.client import request_download
-from tests.conftest import Deployment
-from tests.services import Service, service_env
+from tests.conftest import Deployment, deployed
+from tests.services import service_env
 from tests.sources import LocalSources
 
 
@@ -31,8 +31,6 @@ def strict_deployment(redis_url: str, workdir: Path) -> Iterator[Deployment]:
         FILEGATE_MAX_EXPIRY="7 days",
         FILEGATE_MAX_REQUEST_BODY="4KB",
     )
-    service = Service(env, home)
-    service.start_api()
     sources = LocalSources(home / "files")
     sources.put("docs/a.txt", b"a")
     sources.put("docs/b.txt", b"b")
@@ -45,10 +43,8 @@ def strict_deployment(redis_url: str, workdir: Path) -> Iterator[Deployment]:
     os.symlink(home, home / "files" / "escape-dir")
     sources.put("linked/inside.txt", b"inside")
     os.symlink(home / "files" / "docs" / "a.txt", home / "files" / "linked" / "to-a.txt")
-    try:
-        yield Deployment(service, sources)
-    finally:
-        service.stop()
+    with deployed(home, env, sources, worker=False) as running:
+        yield running
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ import pytest
 from minio import Minio
 
 from tests.client import request_download, wait_final
-from tests.conftest import S3_KEYS, Deployment, make_bucket
-from tests.services import Service, service_env
+from tests.conftest import Deployment, deployed, s3_settings
+from tests.services import service_env
 from tests.sources import S3Sources
 
 
@@ -25,24 +25,10 @@ def unversioned_s3_deployment(
     """filegate on an S3 bucket without versioning: old bytes cannot be had there."""
     home = workdir / "s3-plain"
     home.mkdir()
-    make_bucket(s3_client, "plain-sources")
-    make_bucket(s3_client, "plain-outputs")
-    env = service_env(
-        f"{redis_url}/6",
-        home,
-        FILEGATE_STORAGE="s3",
-        FILEGATE_S3_ENDPOINT=s3_endpoint,
-        FILEGATE_S3_SOURCE_BUCKET="plain-sources",
-        FILEGATE_S3_OUTPUT_BUCKET="plain-outputs",
-        **S3_KEYS,
-    )
-    service = Service(env, home)
-    service.start_worker()
-    service.start_api()
-    try:
-        yield Deployment(service, S3Sources(s3_client, "plain-sources"))
-    finally:
-        service.stop()
+    settings = s3_settings(s3_endpoint, s3_client, "plain-sources", "plain-outputs")
+    env = service_env(f"{redis_url}/6", home, **settings)
+    with deployed(home, env, S3Sources(s3_client, "plain-sources")) as running:
+        yield running
 
 
 @pytest.fixture(params=["local", "unversioned_s3"])

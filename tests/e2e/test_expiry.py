@@ -13,8 +13,8 @@ import redis
 from minio import Minio
 
 from tests.client import build_folder, download_ready, request_download
-from tests.conftest import S3_KEYS, Deployment, make_bucket
-from tests.services import Service, service_env
+from tests.conftest import Deployment, deployed, s3_settings
+from tests.services import service_env
 from tests.sources import LocalSources, S3Sources
 
 SWEEP_SECONDS = 1
@@ -39,25 +39,11 @@ def expiring(
     database = 7
     if request.param == "s3":
         database = 8
-        make_bucket(s3_client, "expiry-sources")
-        make_bucket(s3_client, "expiry-outputs")
-        overrides.update(
-            FILEGATE_STORAGE="s3",
-            FILEGATE_S3_ENDPOINT=s3_endpoint,
-            FILEGATE_S3_SOURCE_BUCKET="expiry-sources",
-            FILEGATE_S3_OUTPUT_BUCKET="expiry-outputs",
-            **S3_KEYS,
-        )
+        overrides.update(s3_settings(s3_endpoint, s3_client, "expiry-sources", "expiry-outputs"))
         sources = S3Sources(s3_client, "expiry-sources")
-    service = Service(service_env(f"{redis_url}/{database}", home, **overrides), home)
-    service.start_worker()
-    service.start_cleanup_worker()
-    service.start_beat()
-    service.start_api()
-    try:
-        yield Deployment(service, sources)
-    finally:
-        service.stop()
+    env = service_env(f"{redis_url}/{database}", home, **overrides)
+    with deployed(home, env, sources, cleanup=True) as running:
+        yield running
 
 
 def _eventually(check: Callable[[], bool], timeout: float = 20) -> bool:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.client import download_ready
-from tests.conftest import Deployment
-from tests.services import Service, service_env
+from tests.conftest import Deployment, deployed
+from tests.services import service_env
 from tests.sources import LocalSources
 
 AMQP_URL = os.environ.get("FILEGATE_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
@@ -35,13 +35,9 @@ def rabbit_deployment(redis_url: str, workdir: Path) -> Iterator[Deployment]:
         pytest.skip("RabbitMQ does not answer on 127.0.0.1:5672")
     home = workdir / "rabbit"
     (home / "files").mkdir(parents=True)
-    service = Service(service_env(f"{redis_url}/5", home, FILEGATE_BROKER_URL=AMQP_URL), home)
-    service.start_worker()
-    service.start_api()
-    try:
-        yield Deployment(service, LocalSources(home / "files"))
-    finally:
-        service.stop()
+    env = service_env(f"{redis_url}/5", home, FILEGATE_BROKER_URL=AMQP_URL)
+    with deployed(home, env, LocalSources(home / "files")) as running:
+        yield running
 
 
 def test_a_download_is_built_through_rabbitmq(rabbit_deployment: Deployment) -> None:

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from tests.client import current_state, download_ready, request_download
-from tests.conftest import Deployment
-from tests.services import Service, service_env
+from tests.conftest import Deployment, deployed
+from tests.services import service_env
 from tests.sources import LocalSources
 from tests.sse import Message, Reader, read_all
 
@@ -26,12 +26,9 @@ def idle_deployment(redis_url: str, workdir: Path) -> Iterator[Deployment]:
     """An API with no worker: its tickets stay queued. Keep-alives every second."""
     home = workdir / "idle"
     (home / "files").mkdir(parents=True)
-    service = Service(service_env(f"{redis_url}/3", home, FILEGATE_SSE_KEEPALIVE="1"), home)
-    service.start_api()
-    try:
-        yield Deployment(service, LocalSources(home / "files"))
-    finally:
-        service.stop()
+    env = service_env(f"{redis_url}/3", home, FILEGATE_SSE_KEEPALIVE="1")
+    with deployed(home, env, LocalSources(home / "files"), worker=False) as running:
+        yield running
 
 
 def _queued_ticket(deployment: Deployment) -> str:
