@@ -144,7 +144,7 @@ def s3(s3_client: Minio) -> Store:
 
 def read_all(storage: Storage, entry: SourceEntry) -> bytes:
     with storage.open_source(entry) as stream:
-        data = b"".join(stream.chunks(4096))
+        data = b"".join(iter(lambda: stream.read(4096), b""))
         stream.verify()
     return data
 

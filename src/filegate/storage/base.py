@@ -148,7 +148,3 @@ class SourceStream(abc.ABC):
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self.close()
-
-    def chunks(self, chunk_size: int) -> Iterator[bytes]:
-        while chunk := self.read(chunk_size):
-            yield chunk

@@ -1,8 +1,8 @@
 """Tickets in Redis: the record hash and its event stream, on the API's asyncio client.
 
-A ticket's status changes only through a script that writes the change and
-its event together: TRANSITION_SCRIPT for one ticket, or the build scripts
-of ``archive/registry.py`` for every ticket holding a build.
+A ticket's status changes only through the build scripts of
+``archive/registry.py``, which write the change and its event together for
+every ticket holding a build.
 """
 
 from __future__ import annotations
@@ -24,20 +24,11 @@ from filegate.archive.registry import (
     transition_args,
 )
 from filegate.snapshot.manifest import Manifest
-from filegate.tickets.keys import TRANSITION_SCRIPT, events_key, ticket_key
+from filegate.tickets.keys import events_key, ticket_key
 from filegate.tickets.record import TicketRecord
-from filegate.tickets.states import ALLOWED_FROM, TicketStatus
 
 Event = tuple[str, str, dict[str, Any]]
 """(stream id, event name, data)"""
-
-
-def _transition_args(status: TicketStatus, event: dict[str, Any], fields: dict[str, str]) -> list[str]:
-    allowed = ",".join(state.value for state in ALLOWED_FROM[status])
-    args = [status.value, allowed, json.dumps({"status": status.value, **event})]
-    for name, value in fields.items():
-        args += [name, value]
-    return args
 
 
 def _decode_event(entry_id: str, fields: dict[str, str]) -> Event:
@@ -115,15 +106,3 @@ class TicketStore:
         """Events with ids greater than ``after_id`` ('0' for all), oldest first."""
         rows = await self._redis.xrange(events_key(ticket_id), min=f"({after_id}", count=count)
         return [_decode_event(entry_id, fields) for entry_id, fields in rows]
-
-    async def transition(
-        self, ticket_id: str, status: TicketStatus, event: dict[str, Any] | None = None, **fields: str
-    ) -> str | None:
-        result = await self._redis.eval(
-            TRANSITION_SCRIPT,
-            2,
-            ticket_key(ticket_id),
-            events_key(ticket_id),
-            *_transition_args(status, event or {}, fields),
-        )
-        return str(result) if result else None
