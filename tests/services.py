@@ -95,15 +95,10 @@ class Service:
     def worker_log(self) -> Path:
         return self.workdir / "worker.log"
 
-    def _start_celery_worker(self, queue: str, log: Path) -> subprocess.Popen[bytes]:
-        offset = log.stat().st_size if log.exists() else 0
-        args = [
-            sys.executable, "-m", "celery", "-A", "filegate.worker", "worker", "-Q", queue,
-            "--pool", "prefork", "--concurrency", "1", "--without-mingle", "--without-gossip",
-            "-l", "INFO", "-n", f"{queue}@%h",
-        ]  # fmt: skip
+    def _spawn(self, args: list[str], log: Path) -> subprocess.Popen[bytes]:
+        """A process of this service: its environment, its folder (so no stray .env is read), its log."""
         with log.open("ab") as out:
-            worker = subprocess.Popen(
+            return subprocess.Popen(
                 args,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -111,6 +106,15 @@ class Service:
                 start_new_session=True,
                 cwd=self.workdir,
             )
+
+    def _start_celery_worker(self, queue: str, log: Path) -> subprocess.Popen[bytes]:
+        offset = log.stat().st_size if log.exists() else 0
+        args = [
+            sys.executable, "-m", "celery", "-A", "filegate.worker", "worker", "-Q", queue,
+            "--pool", "prefork", "--concurrency", "1", "--without-mingle", "--without-gossip",
+            "-l", "INFO", "-n", f"{queue}@%h",
+        ]  # fmt: skip
+        worker = self._spawn(args, log)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             with log.open("rb") as text:
@@ -143,15 +147,7 @@ class Service:
             sys.executable, "-m", "celery", "-A", "filegate.worker", "beat", "-l", "INFO",
             "--schedule", str(self.workdir / "beat-schedule"),
         ]  # fmt: skip
-        with (self.workdir / "beat.log").open("ab") as out:
-            self.beat = subprocess.Popen(
-                args,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=self.env,
-                start_new_session=True,
-                cwd=self.workdir,
-            )
+        self.beat = self._spawn(args, self.workdir / "beat.log")
 
     def start_api(self) -> None:
         log = self.workdir / "api.log"
@@ -168,15 +164,7 @@ class Service:
             "--log-level",
             "warning",
         ]
-        with log.open("ab") as out:
-            self.api = subprocess.Popen(
-                args,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=self.env,
-                start_new_session=True,
-                cwd=self.workdir,
-            )
+        self.api = self._spawn(args, log)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.api.poll() is not None:
