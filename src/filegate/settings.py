@@ -13,6 +13,9 @@ from filegate.units import parse_duration, parse_size
 
 SizeBytes = Annotated[int, BeforeValidator(parse_size)]
 DurationSeconds = Annotated[int, BeforeValidator(parse_duration)]
+BudgetBytes = Annotated[
+    int | None, BeforeValidator(lambda value: None if value in ("", "auto", None) else parse_size(value))
+]
 OptionalSizeBytes = Annotated[
     int | None, BeforeValidator(lambda value: None if value in ("", None) else parse_size(value))
 ]
@@ -76,6 +79,18 @@ class Settings(BaseSettings):
     max_total_size: SizeBytes = Field(100 * 1000**3, description="Largest total source size of one request.")
     signing_secret: str = Field(
         _DEV_SECRET, description="HMAC key for local download links; set it in production."
+    )
+    max_concurrent_builds: int = Field(
+        2, ge=1, description="Most builds running at once, across all workers and machines."
+    )
+    space_budget: BudgetBytes = Field(
+        None,
+        description="Bytes for stored archives plus running builds; 'auto': the output folder's "
+        "free space minus FILEGATE_SPACE_RESERVE (unlimited on S3).",
+    )
+    space_reserve: SizeBytes = Field(1000**3, description="Free space 'auto' leaves untouched.")
+    max_wait: DurationSeconds = Field(
+        600, description="After this long passed over for lack of space, nothing overtakes a build."
     )
     sweep_interval: DurationSeconds = Field(
         60, description="How often expired archives are looked for (Celery beat)."

@@ -16,6 +16,7 @@ from kombu import Queue
 
 from filegate.archive.registry import BuildRegistry
 from filegate.connections import sync_redis
+from filegate.scheduling.service import Scheduler
 from filegate.settings import Settings, load_settings
 from filegate.storage import Storage, build_storage
 
@@ -70,6 +71,7 @@ class WorkerContext:
     redis: redis.Redis
     storage: Storage
     builds: BuildRegistry
+    scheduler: Scheduler
 
 
 def worker_context(app: Celery) -> WorkerContext:
@@ -80,11 +82,13 @@ def worker_context(app: Celery) -> WorkerContext:
         client = sync_redis(settings.redis_url)
         storage = build_storage(settings)
         storage.prepare()
+        builds = BuildRegistry(client)
         context = WorkerContext(
             settings=settings,
             redis=client,
             storage=storage,
-            builds=BuildRegistry(client),
+            builds=builds,
+            scheduler=Scheduler(builds, settings),
         )
         app.filegate_context = context
     return context

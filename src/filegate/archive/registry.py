@@ -21,6 +21,7 @@ from typing import Any
 
 import redis
 
+from filegate.scheduling.dispatcher import DISPATCH_SCRIPT, RELEASE_SCRIPT, Limits
 from filegate.snapshot.manifest import Manifest
 from filegate.tickets.record import Part
 from filegate.tickets.states import ALLOWED_FROM, TicketStatus
@@ -65,7 +66,9 @@ def fingerprint_key(fingerprint: str) -> str:
 
 
 # ARGV: fingerprint, new build id, ticket id, ticket expiry (epoch s), ticket
-# forget time, ticket fields (JSON object), build fields (JSON object), manifest.
+# forget time, ticket fields (JSON object), build fields (JSON object), manifest,
+# queue score, size estimate, now (ms). A new build waits in the queue for the
+# dispatcher (scheduling/dispatcher.py).
 # Returns {outcome, build id}: 'new' (queue it), 'joined' (it is queued or
 # building) or 'ready' (the ticket is ready now, with the build's parts).
 CLAIM_SCRIPT = """
@@ -87,8 +90,13 @@ if not build_id then
   for k, v in pairs(cjson.decode(ARGV[7])) do redis.call('HSET', bkey, k, v) end
   redis.call('SET', bkey .. ':manifest', ARGV[8])
   redis.call('SET', fpkey, build_id)
+  redis.call('HSET', bkey, 'estimate', ARGV[10], 'queued_at', ARGV[11])
+  redis.call('ZADD', p .. 'queue', ARGV[9], build_id)
 elseif status == 'ready' then
   outcome = 'ready'
+else
+  -- a request of higher priority lifts a build still waiting (LT: only ever forward)
+  redis.call('ZADD', p .. 'queue', 'LT', ARGV[9], build_id)
 end
 local bkey = p .. 'build:' .. build_id
 redis.call('SADD', bkey .. ':tickets', ticket_id)
@@ -175,6 +183,7 @@ end
 local status = redis.call('HGET', bkey, 'status')
 if status == 'building' then return 'busy' end
 if status == 'deleting' then return 'delete' end
+redis.call('ZREM', p .. 'queue', ARGV[1])
 redis.call('HSET', bkey, 'status', 'deleting')
 local fpkey = p .. 'fingerprint:' .. redis.call('HGET', bkey, 'fingerprint')
 if redis.call('GET', fpkey) == ARGV[1] then redis.call('DEL', fpkey) end
@@ -195,6 +204,12 @@ FORGET_SCRIPT = """
 local p = 'filegate:'
 local bkey = p .. 'build:' .. ARGV[1]
 if redis.call('HGET', bkey, 'status') ~= 'deleting' then return 0 end
+if redis.call('SREM', p .. 'running', ARGV[1]) == 1 then
+  -- admitted but never started (its tickets expired first): give the slot back
+  redis.call('DECRBY', p .. 'space:reserved', tonumber(redis.call('HGET', bkey, 'reserved') or '0'))
+else
+  redis.call('DECRBY', p .. 'space:held', tonumber(redis.call('HGET', bkey, 'held') or '0'))
+end
 redis.call('DEL', bkey, bkey .. ':manifest', bkey .. ':tickets')
 redis.call('ZREM', p .. 'builds:expiry', ARGV[1])
 return 1
@@ -296,3 +311,13 @@ class BuildRegistry:
 
     def forget(self, build_id: str) -> None:
         self._redis.eval(FORGET_SCRIPT, 0, build_id)
+
+    def release(self, build_id: str, held_bytes: int) -> None:
+        """Give the build's slot back; its reservation becomes the bytes it now holds."""
+        self._redis.eval(RELEASE_SCRIPT, 0, build_id, str(held_bytes))
+
+    def dispatch(self, limits: Limits) -> list[str]:
+        """Admit what fits now; returns the build ids to send to the workers."""
+        now_ms = int(datetime.now(UTC).timestamp() * 1000)
+        admitted: list[str] = self._redis.eval(DISPATCH_SCRIPT, 0, *limits.args(now_ms))
+        return admitted

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import Task, shared_task
 
 from filegate.archive.service import TRANSIENT_ERRORS, ArchiveService
-from filegate.worker import worker_context
+from filegate.worker import BUILD_TASK, DOWNLOADS_QUEUE, worker_context
 
 MAX_RETRIES = 5
 
@@ -19,8 +19,10 @@ def build_archive(self: Task, build_id: str) -> str | None:
     try:
         status = service.build(build_id)
     except TRANSIENT_ERRORS as exc:
-        if self.request.retries >= MAX_RETRIES:
-            service.fail(build_id, f"storage or Redis stayed unreachable: {exc}")
-            return "failed"
-        raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from exc
+        if self.request.retries < MAX_RETRIES:
+            # The build keeps its slot while it waits to be tried again.
+            raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from exc
+        status = service.fail(build_id, f"storage or Redis stayed unreachable: {exc}")
+    for admitted in context.scheduler.finish(build_id):
+        self.app.send_task(BUILD_TASK, args=[admitted], queue=DOWNLOADS_QUEUE)
     return status.value if status else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import Task, shared_task
 
 from filegate.expiry.service import ExpiryService
-from filegate.worker import CLEANUP_QUEUE, DELETE_TASK, worker_context
+from filegate.worker import BUILD_TASK, CLEANUP_QUEUE, DELETE_TASK, DOWNLOADS_QUEUE, worker_context
 
 
 def _service(task: Task) -> ExpiryService:
@@ -16,9 +16,13 @@ def _service(task: Task) -> ExpiryService:
 
 @shared_task(name="filegate.sweep", bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
 def sweep(self: Task) -> int:
-    return _service(self).sweep(
+    handed = _service(self).sweep(
         lambda build_id: self.app.send_task(DELETE_TASK, args=[build_id], queue=CLEANUP_QUEUE)
     )
+    # A safety net: whatever a lost message or a crash left waiting is admitted here.
+    for admitted in worker_context(self.app).scheduler.dispatch():
+        self.app.send_task(BUILD_TASK, args=[admitted], queue=DOWNLOADS_QUEUE)
+    return handed
 
 
 @shared_task(  # type: ignore[untyped-decorator]
@@ -29,3 +33,6 @@ def delete_build(self: Task, build_id: str) -> None:
         _service(self).delete(build_id)
     except Exception as exc:
         raise self.retry(exc=exc) from exc
+    # The space it held is free again: builds waiting for space may fit now.
+    for admitted in worker_context(self.app).scheduler.dispatch():
+        self.app.send_task(BUILD_TASK, args=[admitted], queue=DOWNLOADS_QUEUE)

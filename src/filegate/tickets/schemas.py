@@ -35,6 +35,9 @@ class DownloadRequest(BaseModel):
         description="When a file changes between the request and its reading and the store keeps no "
         "old version: 'fail' the ticket naming it, or use the 'latest' bytes and mark it in the manifest.",
     )
+    priority: Literal["high", "normal", "low"] = Field(
+        "normal", description="Queued builds run by priority, then by arrival."
+    )
     archive: Literal["auto", "zip"] = Field(
         "auto",
         description="'auto': a request for exactly one file links to the file itself, no ZIP; "

@@ -13,7 +13,8 @@ from starlette.concurrency import run_in_threadpool
 
 from filegate.archive.naming import safe_segment
 from filegate.archive.registry import BuildRecord
-from filegate.errors import Conflict, Gone, InvalidRequest, NotFound, Unavailable
+from filegate.errors import Conflict, Gone, InvalidRequest, NotFound, TooLarge, Unavailable
+from filegate.scheduling.dispatcher import current_limits, estimate_bytes, fits_at_all
 from filegate.settings import Settings
 from filegate.snapshot.manifest import Manifest
 from filegate.snapshot.paths import normalise_paths
@@ -128,26 +129,34 @@ class TicketService:
         if direct:
             await self._store.create(record)
             return record  # one file needs no archive: its own link is ready now
-        return await self._hold_build(record, manifest)
+        if not fits_at_all(self._settings, estimate_bytes(manifest)):
+            raise TooLarge(
+                "the archive would be larger than the whole space budget",
+                limit="space_budget",
+                space_budget=self._settings.space_budget,
+            )
+        return await self._hold_build(record, manifest, request.priority)
 
-    async def _hold_build(self, record: TicketRecord, manifest: Manifest) -> TicketRecord:
+    async def _hold_build(self, record: TicketRecord, manifest: Manifest, priority: str) -> TicketRecord:
         """Reuse the ready build of the same fingerprint, join the one under way, or queue one."""
         fingerprint = manifest.fingerprint(record.options.to_dict())
         cached = await self._store.ready_build(fingerprint)
         if cached is not None and not await run_in_threadpool(self._objects_exist, cached):
             log.warning("build %s lost objects from storage: it will be built again", cached.build_id)
             await self._store.drop_build(cached, datetime.now(UTC))
-        outcome, build_id = await self._store.claim_build(
-            record, manifest, fingerprint, secrets.token_urlsafe(12)
+        outcome, _ = await self._store.claim_build(
+            record, manifest, fingerprint, secrets.token_urlsafe(12), priority
         )
         if outcome == "new":
-            try:
-                await run_in_threadpool(self._enqueue, build_id)
-            except Exception as exc:
-                log.exception("could not queue build %s", build_id)
-                reason = "the build queue cannot be reached"
-                await self._store.fail_build(build_id, reason)
-                raise Unavailable(f"{reason}; try again later", ticket_id=record.ticket_id) from exc
+            limits = await run_in_threadpool(current_limits, self._settings)
+            for admitted in await self._store.dispatch(limits):
+                try:
+                    await run_in_threadpool(self._enqueue, admitted)
+                except Exception as exc:
+                    log.exception("could not queue build %s", admitted)
+                    reason = "the build queue cannot be reached"
+                    await self._store.fail_build(admitted, reason)
+                    raise Unavailable(f"{reason}; try again later", ticket_id=record.ticket_id) from exc
         stored = await self._store.get(record.ticket_id)
         return stored or record
 

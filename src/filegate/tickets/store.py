@@ -8,7 +8,7 @@ every ticket holding a build.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -22,6 +22,13 @@ from filegate.archive.registry import (
     build_key,
     fingerprint_key,
     transition_args,
+)
+from filegate.scheduling.dispatcher import (
+    DISPATCH_SCRIPT,
+    RELEASE_SCRIPT,
+    Limits,
+    estimate_bytes,
+    queue_score,
 )
 from filegate.snapshot.manifest import Manifest
 from filegate.tickets.keys import events_key, ticket_key
@@ -55,11 +62,17 @@ class TicketStore:
             await pipe.execute()
 
     async def claim_build(
-        self, record: TicketRecord, manifest: Manifest, fingerprint: str, new_build_id: str
+        self,
+        record: TicketRecord,
+        manifest: Manifest,
+        fingerprint: str,
+        new_build_id: str,
+        priority: str,
     ) -> tuple[str, str]:
         """Create the ticket holding the build of ``fingerprint``: the one queued, building or
         ready, else a new one. Returns (outcome, build id); outcome is 'new', 'joined' or 'ready'."""
         ticket_fields = {k: v for k, v in record.to_redis().items() if k != "status"}
+        now_ms = int(record.created_at.timestamp() * 1000)
         build_fields = {
             "options": json.dumps(record.options.to_dict()),
             "created_at": repr(record.created_at.timestamp()),
@@ -75,8 +88,17 @@ class TicketStore:
             json.dumps(ticket_fields),
             json.dumps(build_fields),
             manifest.to_json(),
+            str(queue_score(priority, now_ms)),
+            str(estimate_bytes(manifest)),
+            str(now_ms),
         )
         return str(outcome), str(build_id)
+
+    async def dispatch(self, limits: Limits) -> list[str]:
+        """Admit the queued builds that fit now (see scheduling/dispatcher.py)."""
+        now_ms = int(datetime.now(UTC).timestamp() * 1000)
+        admitted: list[str] = await self._redis.eval(DISPATCH_SCRIPT, 0, *limits.args(now_ms))
+        return admitted
 
     async def ready_build(self, fingerprint: str) -> BuildRecord | None:
         """The ready build an identical request would reuse, if there is one."""
@@ -91,6 +113,7 @@ class TicketStore:
     async def fail_build(self, build_id: str, reason: str) -> None:
         args = transition_args(build_id, BuildStatus.FAILED, {"error": reason}, {"error": reason})
         await self._redis.eval(BUILD_TRANSITION_SCRIPT, 0, *args)
+        await self._redis.eval(RELEASE_SCRIPT, 0, build_id, "0")
 
     async def drop_build(self, build: BuildRecord, now: datetime) -> None:
         """Stop reusing a ready build whose objects went missing; the sweeper removes the rest."""

@@ -1,0 +1,1 @@
+"""Archives: the streaming ZIP writer, part planning, names, and the builds that run them."""

@@ -1,0 +1,1 @@
+"""Scheduling: which queued builds run now, within the build slots and the space budget."""

@@ -1,0 +1,141 @@
+"""The dispatcher: admits queued builds while a slot is free and the space budget holds them.
+
+Celery alone runs tasks first in, first out; filegate decides instead. Queued
+builds wait in a sorted set (priority, then arrival). One Lua script walks it
+in order and admits each build that fits: a build that does not fit in the
+free space is passed over for later ones that do (backfill), so no slot idles
+while work waits; but once the first build passed over has waited longer than
+``max_wait``, nothing overtakes it any more until it fits (no starvation).
+Running the script twice at once is harmless: Redis runs scripts one at a time,
+and each admitted build leaves the queue as it is admitted.
+
+Space: ``held`` counts the bytes of ready archives still stored, ``reserved``
+the estimates of running builds. A fixed budget must hold both; with
+``auto`` the free space of the output file system (which already excludes
+what is held) minus a reserve must hold the reservations.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+
+from filegate.archive.parts import END_RECORDS_BOUND, entry_bound
+from filegate.settings import Settings, StorageKind
+from filegate.snapshot.manifest import Manifest
+
+QUEUE = "filegate:queue"
+RUNNING = "filegate:running"
+HELD = "filegate:space:held"
+RESERVED = "filegate:space:reserved"
+PRIORITY_RANK = {"high": 0, "normal": 1, "low": 2}
+# Priority dominates the score; arrival (ms) orders within a priority.
+_PRIORITY_WEIGHT = 10**14
+
+# ARGV: max slots, fixed budget (-1: none), free space for builds (-1: not
+# measured), now (ms), max wait (ms). Returns the admitted build ids.
+DISPATCH_SCRIPT = """
+local p = 'filegate:'
+local max_slots, budget, free = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local now, max_wait = tonumber(ARGV[4]), tonumber(ARGV[5])
+local running = redis.call('SCARD', p .. 'running')
+local held = tonumber(redis.call('GET', p .. 'space:held') or '0')
+local reserved = tonumber(redis.call('GET', p .. 'space:reserved') or '0')
+local admitted = {}
+local starving = false
+local position = 0
+for _, build_id in ipairs(redis.call('ZRANGE', p .. 'queue', 0, 999)) do
+  local bkey = p .. 'build:' .. build_id
+  local estimate = tonumber(redis.call('HGET', bkey, 'estimate') or '0')
+  local fits = (budget < 0 or held + reserved + estimate <= budget)
+    and (free < 0 or reserved + estimate <= free)
+  local reason = false
+  if running >= max_slots then
+    reason = 'waiting_for_slot'
+  elseif not fits then
+    reason = 'waiting_for_space'
+  elseif starving then
+    reason = 'waiting_for_space'
+  end
+  if not reason then
+    redis.call('ZREM', p .. 'queue', build_id)
+    redis.call('SADD', p .. 'running', build_id)
+    redis.call('HSET', bkey, 'reserved', estimate, 'position', 0)
+    reserved = reserved + estimate
+    running = running + 1
+    table.insert(admitted, build_id)
+  else
+    if reason == 'waiting_for_space' and not fits then
+      local queued_at = tonumber(redis.call('HGET', bkey, 'queued_at') or now)
+      if now - queued_at > max_wait then starving = true end
+    end
+    position = position + 1
+    local shown = tostring(position) .. ':' .. reason
+    if redis.call('HGET', bkey, 'position') ~= shown then
+      redis.call('HSET', bkey, 'position', shown)
+      local event = cjson.encode({position = position, reason = reason})
+      for _, ticket_id in ipairs(redis.call('SMEMBERS', bkey .. ':tickets')) do
+        local tkey = p .. 'ticket:' .. ticket_id
+        if redis.call('HGET', tkey, 'status') == 'queued' then
+          redis.call('HSET', tkey, 'position', event)
+          redis.call('XADD', tkey .. ':events', '*', 'event', 'position', 'data', event)
+        end
+      end
+    end
+  end
+end
+redis.call('SET', p .. 'space:reserved', reserved)
+return admitted
+"""
+
+# ARGV: build id, bytes now stored for it (0 when it failed). Gives the slot
+# back and turns its reservation into what it really holds.
+RELEASE_SCRIPT = """
+local p = 'filegate:'
+local bkey = p .. 'build:' .. ARGV[1]
+if redis.call('SREM', p .. 'running', ARGV[1]) == 0 then return 0 end
+local reserved = tonumber(redis.call('HGET', bkey, 'reserved') or '0')
+redis.call('DECRBY', p .. 'space:reserved', reserved)
+redis.call('HSET', bkey, 'reserved', 0, 'held', ARGV[2])
+redis.call('INCRBY', p .. 'space:held', ARGV[2])
+return 1
+"""
+
+
+def estimate_bytes(manifest: Manifest) -> int:
+    """What a build may take on disk: its sources, plus headers and deflate's worst case."""
+    return sum(entry_bound(entry) for entry in manifest.entries) + END_RECORDS_BOUND
+
+
+def queue_score(priority: str, arrival_ms: int) -> int:
+    return PRIORITY_RANK[priority] * _PRIORITY_WEIGHT + arrival_ms
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_slots: int
+    budget: int
+    """Bytes for held archives and running builds together; -1 for no fixed budget."""
+    free: int
+    """Bytes free on the output file system minus the reserve; -1 when not measured."""
+    max_wait_ms: int
+
+    def args(self, now_ms: int) -> list[str]:
+        return [str(self.max_slots), str(self.budget), str(self.free), str(now_ms), str(self.max_wait_ms)]
+
+
+def current_limits(settings: Settings) -> Limits:
+    """The limits now; ``auto`` measures the output folder's free space (local store only)."""
+    budget = -1 if settings.space_budget is None else settings.space_budget
+    free = -1
+    if settings.space_budget is None and settings.storage is StorageKind.LOCAL:
+        settings.output_dir.mkdir(parents=True, exist_ok=True)
+        free = max(0, shutil.disk_usage(settings.output_dir).free - settings.space_reserve)
+    return Limits(settings.max_concurrent_builds, budget, free, settings.max_wait * 1000)
+
+
+def fits_at_all(settings: Settings, estimate: int) -> bool:
+    """Whether a build of ``estimate`` bytes could ever run: not when it exceeds the whole budget."""
+    if settings.space_budget is not None:
+        return estimate <= settings.space_budget
+    return True

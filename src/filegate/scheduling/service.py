@@ -1,0 +1,24 @@
+"""The worker's side of scheduling: a build gives its slot back, and what fits next is admitted."""
+
+from __future__ import annotations
+
+from filegate.archive.registry import BuildRegistry, BuildStatus
+from filegate.scheduling.dispatcher import current_limits
+from filegate.settings import Settings
+
+
+class Scheduler:
+    def __init__(self, builds: BuildRegistry, settings: Settings) -> None:
+        self._builds = builds
+        self._settings = settings
+
+    def finish(self, build_id: str) -> list[str]:
+        """Release the build's slot (its reservation becomes what it stores) and dispatch;
+        returns the builds admitted, to be sent to the workers."""
+        build = self._builds.get(build_id)
+        stored = sum(part.size for part in build.parts) if build and build.status is BuildStatus.READY else 0
+        self._builds.release(build_id, stored)
+        return self.dispatch()
+
+    def dispatch(self) -> list[str]:
+        return self._builds.dispatch(current_limits(self._settings))

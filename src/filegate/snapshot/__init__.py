@@ -1,0 +1,1 @@
+"""Snapshots: requested paths normalised, listed and pinned into a manifest."""

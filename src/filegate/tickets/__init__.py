@@ -1,0 +1,1 @@
+"""Tickets: requests, their state and events in Redis, and the HTTP endpoints."""
