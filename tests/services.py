@@ -90,6 +90,7 @@ class Service:
         self.api: subprocess.Popen[bytes] | None = None
         self.cleanup_worker: subprocess.Popen[bytes] | None = None
         self.beat: subprocess.Popen[bytes] | None = None
+        self.extra_workers: list[subprocess.Popen[bytes]] = []
 
     @property
     def worker_log(self) -> Path:
@@ -107,12 +108,20 @@ class Service:
                 cwd=self.workdir,
             )
 
-    def _start_celery_worker(self, queue: str, log: Path) -> subprocess.Popen[bytes]:
+    def start_extra_worker(self, number: int) -> subprocess.Popen[bytes]:
+        """Another build worker (stopped by ``stop``), as on another machine."""
+        worker = self._start_celery_worker(
+            "downloads", self.workdir / f"worker-{number}.log", f"extra{number}"
+        )
+        self.extra_workers.append(worker)
+        return worker
+
+    def _start_celery_worker(self, queue: str, log: Path, name: str = "") -> subprocess.Popen[bytes]:
         offset = log.stat().st_size if log.exists() else 0
         args = [
             sys.executable, "-m", "celery", "-A", "filegate.worker", "worker", "-Q", queue,
             "--pool", "prefork", "--concurrency", "1", "--without-mingle", "--without-gossip",
-            "-l", "INFO", "-n", f"{queue}@%h",
+            "-l", "INFO", "-n", f"{name or queue}@%h",
         ]  # fmt: skip
         worker = self._spawn(args, log)
         deadline = time.monotonic() + 30
@@ -176,6 +185,9 @@ class Service:
         raise RuntimeError(f"API not ready:\n{log.read_text()[-3000:]}")
 
     def stop(self) -> None:
+        for worker in self.extra_workers:
+            stop(worker, timeout=20)
+        self.extra_workers.clear()
         self.stop_worker()
         self.stop_cleanup_worker()
         if self.beat is not None:

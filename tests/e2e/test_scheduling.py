@@ -1,0 +1,187 @@
+"""filegate decides what runs: a build limit across workers, a space budget with backfill, priorities."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from tests.client import request_download, wait_final
+from tests.conftest import Deployment, deployed
+from tests.services import service_env
+from tests.sources import LocalSources
+from tests.sse import read_all
+
+
+def _span(deployment: Deployment, ticket_id: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    """When the ticket's build started and ended, as Redis Stream ids (milliseconds, sequence)."""
+    events = read_all(deployment.base_url, ticket_id)
+    statuses = {m.json()["status"]: m.id for m in events if m.event == "status"}
+    start, end = statuses["preparing"] or "", statuses["ready"] or ""
+
+    def as_pair(stream_id: str) -> tuple[int, int]:
+        millis, sequence = stream_id.split("-")
+        return int(millis), int(sequence)
+
+    return as_pair(start), as_pair(end)
+
+
+def _most_at_once(spans: list[tuple[tuple[int, int], tuple[int, int]]]) -> int:
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    running = most = 0
+    for _, change in edges:
+        running += change
+        most = max(most, running)
+    return most
+
+
+@pytest.fixture(scope="module")
+def one_slot(redis_url: str, workdir: Path) -> Iterator[Deployment]:
+    """One build at a time allowed, three worker processes eager to run more."""
+    home = workdir / "one-slot"
+    (home / "files").mkdir(parents=True)
+    env = service_env(f"{redis_url}/9", home, FILEGATE_MAX_CONCURRENT_BUILDS="1")
+    with deployed(home, env, LocalSources(home / "files")) as running:
+        running.service.start_extra_worker(1)
+        running.service.start_extra_worker(2)
+        yield running
+
+
+def test_twenty_simultaneous_requests_never_run_more_than_the_limit(one_slot: Deployment) -> None:
+    root = one_slot.folder()
+    for number in range(20):
+        one_slot.sources.put(f"{root}/{number}/data.bin", os.urandom(2_000_000))
+    tickets: list[str] = []
+
+    def ask(number: int) -> None:
+        response = request_download(one_slot.base_url, [f"{root}/{number}/"], compression="deflate")
+        assert response.status_code == 202, response.text
+        tickets.append(response.json()["ticket_id"])
+
+    threads = [threading.Thread(target=ask, args=(number,)) for number in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    states = [wait_final(one_slot.base_url, ticket, timeout=120) for ticket in tickets]
+    assert all(state["status"] == "ready" for state in states)
+    assert _most_at_once([_span(one_slot, ticket) for ticket in tickets]) == 1
+    positions = [m for m in read_all(one_slot.base_url, tickets[-1]) if m.event == "position"]
+    assert all(m.json()["reason"] == "waiting_for_slot" for m in positions)
+
+
+def test_high_priority_overtakes_earlier_normal_and_low_requests(one_slot: Deployment) -> None:
+    root = one_slot.folder()
+    for name in ("blocker", "low", "normal", "high"):
+        one_slot.sources.put(f"{root}/{name}/data.bin", os.urandom(1_000_000))
+    one_slot.service.stop_worker()
+    extra = list(one_slot.service.extra_workers)
+    for worker in extra:
+        worker.terminate()
+    for worker in extra:
+        worker.wait(timeout=20)
+    one_slot.service.extra_workers.clear()
+    try:
+        blocker = request_download(one_slot.base_url, [f"{root}/blocker/"]).json()["ticket_id"]
+        low = request_download(one_slot.base_url, [f"{root}/low/"], priority="low").json()["ticket_id"]
+        normal = request_download(one_slot.base_url, [f"{root}/normal/"]).json()["ticket_id"]
+        high = request_download(one_slot.base_url, [f"{root}/high/"], priority="high").json()["ticket_id"]
+    finally:
+        one_slot.service.start_worker()
+    for ticket in (blocker, low, normal, high):
+        assert wait_final(one_slot.base_url, ticket)["status"] == "ready"
+    starts = {name: _span(one_slot, ticket)[0] for name, ticket in
+              (("blocker", blocker), ("low", low), ("normal", normal), ("high", high))}  # fmt: skip
+    assert sorted(starts, key=starts.__getitem__) == ["blocker", "high", "normal", "low"]
+
+
+@pytest.fixture(scope="module")
+def small_budget(redis_url: str, workdir: Path) -> Iterator[Deployment]:
+    """A 1 MB space budget, two build slots, expiry sweeps every second."""
+    home = workdir / "budget"
+    (home / "files").mkdir(parents=True)
+    env = service_env(
+        f"{redis_url}/10",
+        home,
+        FILEGATE_SPACE_BUDGET="1MB",
+        FILEGATE_MAX_CONCURRENT_BUILDS="2",
+        FILEGATE_SWEEP_INTERVAL="1s",
+        FILEGATE_EXPIRED_GRACE="30s",
+    )
+    with deployed(home, env, LocalSources(home / "files"), cleanup=True) as running:
+        yield running
+
+
+def test_a_build_larger_than_the_whole_budget_is_refused_at_once(small_budget: Deployment) -> None:
+    root = small_budget.folder()
+    small_budget.sources.put(f"{root}/huge.bin", os.urandom(1_200_000))
+    response = request_download(small_budget.base_url, [f"{root}/"])
+    assert response.status_code == 413
+    assert response.json()["limit"] == "space_budget"
+
+
+def test_smaller_builds_overtake_one_that_waits_for_space(small_budget: Deployment) -> None:
+    root = small_budget.folder()
+    small_budget.sources.put(f"{root}/held/data.bin", os.urandom(500_000))
+    small_budget.sources.put(f"{root}/big/data.bin", os.urandom(800_000))
+    for number in range(3):
+        small_budget.sources.put(f"{root}/small{number}/data.bin", os.urandom(50_000))
+    held = request_download(small_budget.base_url, [f"{root}/held/"], expires_in="4s").json()
+    assert wait_final(small_budget.base_url, held["ticket_id"])["status"] == "ready"
+
+    big = request_download(small_budget.base_url, [f"{root}/big/"]).json()["ticket_id"]
+    smalls = [
+        request_download(small_budget.base_url, [f"{root}/small{number}/"]).json()["ticket_id"]
+        for number in range(3)
+    ]
+    for ticket in smalls:
+        assert wait_final(small_budget.base_url, ticket)["status"] == "ready"
+    assert (
+        httpx.get(
+            f"{small_budget.base_url}/ticket/{big}/status", headers={"Accept": "application/json"}
+        ).json()["status"]
+        == "queued"
+    )
+
+    final = wait_final(small_budget.base_url, big, timeout=60)
+
+    assert final["status"] == "ready"
+    events = read_all(small_budget.base_url, big)
+    reasons = [m.json()["reason"] for m in events if m.event == "position"]
+    assert reasons and reasons[0] == "waiting_for_space"
+    big_start = _span(small_budget, big)[0]
+    assert all(_span(small_budget, ticket)[1] < big_start for ticket in smalls)
+
+
+def test_two_dispatchers_at_once_never_over_admit(redis_url: str) -> None:
+    from filegate.archive.registry import BuildRegistry
+    from filegate.scheduling.dispatcher import Limits
+
+    client = redis.Redis.from_url(f"{redis_url}/11", decode_responses=True)
+    client.flushdb()
+    for number in range(40):
+        client.hset(f"filegate:build:b{number}", mapping={"estimate": 100, "queued_at": 0})
+        client.zadd("filegate:queue", {f"b{number}": number})
+    registry = BuildRegistry(client)
+    limits = Limits(max_slots=5, budget=350, free=-1, max_wait_ms=10**9)
+    admitted: list[str] = []
+
+    def dispatch() -> None:
+        for _ in range(20):
+            admitted.extend(registry.dispatch(limits))
+
+    threads = [threading.Thread(target=dispatch) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(admitted) == len(set(admitted)) == 3  # 3 x 100 bytes fit in 350
+    assert client.scard("filegate:running") == 3
+    assert int(client.get("filegate:space:reserved") or 0) == 300
