@@ -53,6 +53,15 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+StopCheck = Callable[[], bool]
+
+
+class BuildCancelled(Exception):
+    """The build was cancelled while it ran; its partial output is gone."""
+
+
+def never() -> bool:
+    return False
 
 
 class PartSink:
@@ -141,7 +150,9 @@ class _PartBuilder:
         compression: str,
         progress: Progress,
         on_progress: ProgressCallback,
+        should_stop: StopCheck = never,
     ) -> None:
+        self._should_stop = should_stop
         self._storage = storage
         self._writer = writer
         self._sink = sink
@@ -156,6 +167,8 @@ class _PartBuilder:
         self._ring.hold(slot, self._sink.last_hash)
         self._progress.bytes_done += len(chunk)
         self._on_progress(self._progress)
+        if self._should_stop():
+            raise BuildCancelled
 
     def add(self, entry: ManifestEntry) -> None:
         source = entry.source
@@ -228,6 +241,7 @@ class _Run:
     on_progress: ProgressCallback
     hasher: ThreadPoolExecutor
     ring: _BufferRing
+    should_stop: StopCheck
 
     def write_part(self, planned: PlannedPart) -> Part:
         name = part_name(self.base_name, planned.number, self.part_count)
@@ -236,7 +250,14 @@ class _Run:
             sink = PartSink(output, self.hasher)
             writer = ZipWriter(sink)
             builder = _PartBuilder(
-                self.storage, writer, sink, self.ring, self.compression, self.progress, self.on_progress
+                self.storage,
+                writer,
+                sink,
+                self.ring,
+                self.compression,
+                self.progress,
+                self.on_progress,
+                self.should_stop,
             )
             for entry in planned.entries:
                 builder.add(entry)
@@ -276,6 +297,7 @@ def build_parts(
     compression: str,
     on_progress: ProgressCallback,
     on_change: str = "fail",
+    should_stop: StopCheck = never,
 ) -> list[Part]:
     """Write each planned part as a standalone ZIP, then the manifest beside them (last in the
     list); on failure nothing written stays behind.
@@ -300,7 +322,7 @@ def build_parts(
         with ThreadPoolExecutor(1, thread_name_prefix="filegate-sha256") as hasher:
             run = _Run(
                 storage, base_name, key_prefix, compression, len(plan), progress, on_progress, hasher,
-                _BufferRing(),
+                _BufferRing(), should_stop,
             )  # fmt: skip
             for planned in plan:
                 progress.part = planned.number

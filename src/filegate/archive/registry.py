@@ -37,6 +37,8 @@ class BuildStatus(StrEnum):
     FAILED = "failed"
     EXPIRED = "expired"
     """Every holding ticket expired before the build started: it never will."""
+    CANCELLED = "cancelled"
+    """Its last holding ticket was cancelled."""
     DELETING = "deleting"
 
 
@@ -47,6 +49,7 @@ TICKET_STATUS = {
     BuildStatus.READY: TicketStatus.READY,
     BuildStatus.FAILED: TicketStatus.FAILED,
     BuildStatus.EXPIRED: TicketStatus.EXPIRED,
+    BuildStatus.CANCELLED: TicketStatus.CANCELLED,
 }
 
 BUILD_ALLOWED_FROM: dict[BuildStatus, frozenset[BuildStatus]] = {
@@ -54,6 +57,7 @@ BUILD_ALLOWED_FROM: dict[BuildStatus, frozenset[BuildStatus]] = {
     BuildStatus.READY: frozenset({BuildStatus.BUILDING}),
     BuildStatus.FAILED: frozenset({BuildStatus.QUEUED, BuildStatus.BUILDING}),
     BuildStatus.EXPIRED: frozenset({BuildStatus.QUEUED}),
+    BuildStatus.CANCELLED: frozenset({BuildStatus.QUEUED, BuildStatus.BUILDING}),
 }
 
 
@@ -134,7 +138,7 @@ local current = redis.call('HGET', bkey, 'status')
 if not current or not listed(current, ARGV[3]) then return -1 end
 redis.call('HSET', bkey, 'status', ARGV[2])
 for i = 7, #ARGV, 2 do redis.call('HSET', bkey, ARGV[i], ARGV[i + 1]) end
-if ARGV[2] == 'failed' or ARGV[2] == 'expired' then
+if ARGV[2] == 'failed' or ARGV[2] == 'expired' or ARGV[2] == 'cancelled' then
   local fpkey = p .. 'fingerprint:' .. redis.call('HGET', bkey, 'fingerprint')
   if redis.call('GET', fpkey) == ARGV[1] then redis.call('DEL', fpkey) end
 end
@@ -163,6 +167,36 @@ for _, ticket_id in ipairs(redis.call('SMEMBERS', p .. 'build:' .. ARGV[1] .. ':
   end
 end
 return 1
+"""
+
+# ARGV: ticket id. Cancels the ticket; when no other ticket holds its build,
+# the build too: a queued one leaves the queue, a running one is flagged and
+# stops at its next check. Returns 'final' (nothing to cancel), 'ticket'
+# (others still hold the build), 'queued' or 'running'.
+CANCEL_SCRIPT = """
+local p = 'filegate:'
+local tkey = p .. 'ticket:' .. ARGV[1]
+local status = redis.call('HGET', tkey, 'status')
+if status ~= 'queued' and status ~= 'preparing' then return 'final' end
+redis.call('HSET', tkey, 'status', 'cancelled')
+redis.call('XADD', tkey .. ':events', '*', 'event', 'status', 'data', cjson.encode({status = 'cancelled'}))
+local build_id = redis.call('HGET', tkey, 'build_id')
+if not build_id then return 'ticket' end
+local bkey = p .. 'build:' .. build_id
+redis.call('SREM', bkey .. ':tickets', ARGV[1])
+for _, other in ipairs(redis.call('SMEMBERS', bkey .. ':tickets')) do
+  local other_status = redis.call('HGET', p .. 'ticket:' .. other, 'status')
+  if other_status == 'queued' or other_status == 'preparing' then return 'ticket' end
+end
+local fpkey = p .. 'fingerprint:' .. redis.call('HGET', bkey, 'fingerprint')
+if redis.call('GET', fpkey) == build_id then redis.call('DEL', fpkey) end
+if redis.call('HGET', bkey, 'status') == 'queued' then
+  redis.call('HSET', bkey, 'status', 'cancelled')
+  redis.call('ZREM', p .. 'queue', build_id)
+  return 'queued'
+end
+redis.call('HSET', bkey, 'cancel', '1')
+return 'running'
 """
 
 # ARGV: build id, now (epoch s). 'gone', 'held' (a live ticket holds it),
@@ -311,6 +345,9 @@ class BuildRegistry:
 
     def forget(self, build_id: str) -> None:
         self._redis.eval(FORGET_SCRIPT, 0, build_id)
+
+    def is_cancelled(self, build_id: str) -> bool:
+        return bool(self._redis.hget(build_key(build_id), "cancel"))
 
     def release(self, build_id: str, held_bytes: int) -> None:
         """Give the build's slot back; its reservation becomes the bytes it now holds."""

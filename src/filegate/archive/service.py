@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from redis.exceptions import RedisError
 from urllib3.exceptions import HTTPError
 
-from filegate.archive.builder import Progress, build_parts
+from filegate.archive.builder import BuildCancelled, Progress, build_parts
 from filegate.archive.parts import part_name, plan_parts
 from filegate.archive.registry import BuildRegistry, BuildStatus
 from filegate.errors import FilegateError
@@ -67,9 +67,14 @@ class ArchiveService:
                 build.compression,
                 _throttled(report, self._progress_interval),
                 on_change=build.on_change,
+                should_stop=self._cancel_check(build_id),
             )
         except TRANSIENT_ERRORS:
             raise
+        except BuildCancelled:
+            self._builds.transition(build_id, BuildStatus.CANCELLED)
+            log.info("build %s cancelled; its partial output is removed", build_id)
+            return BuildStatus.CANCELLED
         except FilegateError as exc:
             log.info("build %s failed: %s", build_id, exc.detail)
             return self.fail(build_id, exc.detail)
@@ -83,6 +88,20 @@ class ArchiveService:
         self._builds.transition(build_id, BuildStatus.READY, {"parts": archives}, parts=encoded)
         log.info("build %s ready: %d parts", build_id, archives)
         return BuildStatus.READY
+
+    def _cancel_check(self, build_id: str, interval_seconds: float = 0.5) -> Callable[[], bool]:
+        """Whether the build was cancelled, asking Redis at most every ``interval_seconds``."""
+        last = time.monotonic()
+
+        def cancelled() -> bool:
+            nonlocal last
+            now = time.monotonic()
+            if now - last < interval_seconds:
+                return False
+            last = now
+            return self._builds.is_cancelled(build_id)
+
+        return cancelled
 
     def fail(self, build_id: str, reason: str) -> BuildStatus:
         self._builds.transition(build_id, BuildStatus.FAILED, {"error": reason}, error=reason)

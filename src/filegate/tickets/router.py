@@ -60,6 +60,13 @@ async def ticket_status(
     return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
+@router.delete("/ticket/{ticket_id}")
+async def cancel_ticket(ticket_id: str, service: TicketServiceDep) -> JSONResponse:
+    """Cancel a queued or preparing ticket: 200 with its state; 409 once it is final."""
+    record = await service.cancel(ticket_id)
+    return JSONResponse(record.public_state())
+
+
 @router.get("/ticket/{ticket_id}/result")
 async def ticket_result(ticket_id: str, service: TicketServiceDep) -> JSONResponse:
     """The archive's parts with their links: 409 while not ready, 410 once expired."""

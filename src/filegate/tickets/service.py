@@ -174,6 +174,19 @@ class TicketService:
             )
         return record
 
+    async def cancel(self, ticket_id: str) -> TicketRecord:
+        """Cancel a queued or preparing ticket; a build others still hold goes on for them."""
+        record = await self.get(ticket_id)
+        outcome = await self._store.cancel(ticket_id)
+        if outcome == "final":
+            raise Conflict(
+                f"the ticket is {record.status.value}: there is nothing to cancel",
+                state=record.public_state(),
+            )
+        log.info("ticket %s cancelled (%s)", ticket_id, outcome)
+        cancelled = await self._store.get(ticket_id)
+        return cancelled or record
+
     async def result(self, ticket_id: str) -> dict[str, Any]:
         record = await self.get(ticket_id)
         if record.status is not TicketStatus.READY:

@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 
 from filegate.archive.registry import (
     BUILD_TRANSITION_SCRIPT,
+    CANCEL_SCRIPT,
     CLAIM_SCRIPT,
     DROP_SCRIPT,
     BuildRecord,
@@ -109,6 +110,10 @@ class TicketStore:
         if not fields or fields.get("status") != BuildStatus.READY:
             return None
         return BuildRecord.from_redis(build_id, fields)
+
+    async def cancel(self, ticket_id: str) -> str:
+        """Cancel the ticket (and its build when no other ticket holds it); see CANCEL_SCRIPT."""
+        return str(await self._redis.eval(CANCEL_SCRIPT, 0, ticket_id))
 
     async def fail_build(self, build_id: str, reason: str) -> None:
         args = transition_args(build_id, BuildStatus.FAILED, {"error": reason}, {"error": reason})

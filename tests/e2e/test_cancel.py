@@ -1,0 +1,104 @@
+"""DELETE /ticket/{id}: a queued ticket leaves the queue, a running build stops, a shared build goes on."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import redis
+
+from tests.client import current_state, download_ready, request_download, wait_final
+from tests.conftest import Deployment
+from tests.sse import read_all
+
+
+def _build_id(deployment: Deployment, ticket_id: str) -> str:
+    client = redis.Redis.from_url(deployment.service.env["FILEGATE_REDIS_URL"], decode_responses=True)
+    build_id = client.hget(f"filegate:ticket:{ticket_id}", "build_id")
+    assert build_id
+    return str(build_id)
+
+
+def _cancel(deployment: Deployment, ticket_id: str) -> httpx.Response:
+    return httpx.delete(f"{deployment.base_url}/ticket/{ticket_id}", timeout=10)
+
+
+def test_a_queued_ticket_is_cancelled_and_never_built(local_deployment: Deployment) -> None:
+    root = local_deployment.folder()
+    local_deployment.sources.put(f"{root}/a.txt", b"never built")
+    local_deployment.service.stop_worker()
+    try:
+        ticket = request_download(local_deployment.base_url, [f"{root}/"]).json()["ticket_id"]
+        build_id = _build_id(local_deployment, ticket)
+        cancelled = _cancel(local_deployment, ticket)
+        assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    finally:
+        local_deployment.service.start_worker()
+
+    statuses = [
+        m.json()["status"] for m in read_all(local_deployment.base_url, ticket) if m.event == "status"
+    ]
+    assert statuses == ["queued", "cancelled"]
+    deadline = time.monotonic() + 10
+    while f"build {build_id} skipped" not in local_deployment.service.worker_log.read_text():
+        assert time.monotonic() < deadline, "the cancelled build was not dropped by the worker"
+        time.sleep(0.1)
+    assert local_deployment.builds_started(build_id) == 0
+    assert local_deployment.stored_outputs(build_id) == []
+
+
+def test_a_running_build_stops_and_leaves_nothing_behind(local_deployment: Deployment) -> None:
+    root = local_deployment.folder()
+    big = local_deployment.sources.root / root / "disk.img"
+    big.parent.mkdir(parents=True)
+    with big.open("wb") as sparse:
+        sparse.truncate(6 * 1024**3)
+    try:
+        ticket = request_download(local_deployment.base_url, [f"{root}/"], compression="store").json()[
+            "ticket_id"
+        ]
+        build_id = _build_id(local_deployment, ticket)
+        deadline = time.monotonic() + 30
+        while current_state(local_deployment.base_url, ticket).get("progress", {}).get("bytes_done", 0) == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert _cancel(local_deployment, ticket).status_code == 200
+
+        deadline = time.monotonic() + 30
+        while f"build {build_id} cancelled" not in local_deployment.service.worker_log.read_text():
+            assert time.monotonic() < deadline, "the build did not stop"
+            time.sleep(0.1)
+    finally:
+        big.unlink()
+
+    assert local_deployment.stored_outputs(build_id) == []
+    assert read_all(local_deployment.base_url, ticket)[-1].json()["status"] == "cancelled"
+    # The slot is free again: the next build runs.
+    local_deployment.sources.put(f"{root}/next.txt", b"next")
+    body, _ = download_ready(local_deployment.base_url, [f"{root}/next.txt"], archive="zip")
+    assert body["status"] == "ready"
+
+
+def test_a_shared_build_goes_on_for_the_tickets_still_holding_it(local_deployment: Deployment) -> None:
+    root = local_deployment.folder()
+    local_deployment.sources.put(f"{root}/a.txt", b"shared")
+    local_deployment.service.stop_worker()
+    try:
+        first = request_download(local_deployment.base_url, [f"{root}/"]).json()["ticket_id"]
+        second = request_download(local_deployment.base_url, [f"{root}/"]).json()["ticket_id"]
+        assert _build_id(local_deployment, first) == _build_id(local_deployment, second)
+        assert _cancel(local_deployment, first).status_code == 200
+    finally:
+        local_deployment.service.start_worker()
+
+    assert wait_final(local_deployment.base_url, second)["status"] == "ready"
+    assert current_state(local_deployment.base_url, first)["status"] == "cancelled"
+
+
+def test_cancelling_a_final_or_unknown_ticket(local_deployment: Deployment) -> None:
+    root = local_deployment.folder()
+    local_deployment.sources.put(f"{root}/a.txt", b"done")
+    body, _ = download_ready(local_deployment.base_url, [f"{root}/"])
+    ready = _cancel(local_deployment, body["ticket_id"])
+    assert ready.status_code == 409 and ready.json()["state"]["status"] == "ready"
+    assert _cancel(local_deployment, "no-such-ticket").status_code == 404
