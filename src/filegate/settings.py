@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     max_wait: DurationSeconds = Field(
         600, description="After this long passed over for lack of space, nothing overtakes a build."
     )
+    build_lease: DurationSeconds = Field(
+        30,
+        description="A running build renews its lease every third of this; a build whose lease "
+        "lapsed (its worker died) is queued again at the next sweep.",
+    )
     sweep_interval: DurationSeconds = Field(
         60, description="How often expired archives are looked for (Celery beat)."
     )

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import signal
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from tests.client import build_folder, current_state, request_download, wait_final
-from tests.conftest import Deployment
-from tests.sources import S3Sources
+from tests.conftest import Deployment, deployed
+from tests.services import service_env
+from tests.sources import LocalSources, S3Sources
 from tests.sse import read_all
 
 
@@ -62,3 +67,50 @@ def test_killed_build_is_delivered_again_and_finishes(deployment: Deployment) ->
         blob = (output_dir / "big.zip").read_bytes()
     with zipfile.ZipFile(io.BytesIO(blob)) as archive:
         assert archive.read("big.bin") == payload
+
+
+@pytest.fixture(scope="module")
+def leased(redis_url: str, workdir: Path) -> Iterator[Deployment]:
+    """Leases of 3 s and a sweep every second: a dead worker's build is noticed quickly."""
+    home = workdir / "leased"
+    (home / "files").mkdir(parents=True)
+    env = service_env(f"{redis_url}/12", home, FILEGATE_BUILD_LEASE="3s", FILEGATE_SWEEP_INTERVAL="1s")
+    with deployed(home, env, LocalSources(home / "files"), cleanup=True) as running:
+        yield running
+
+
+def test_a_whole_worker_killed_mid_build_gives_its_slot_back_and_the_build_runs_again(
+    leased: Deployment,
+) -> None:
+    root = leased.folder()
+    sources = leased.sources
+    assert isinstance(sources, LocalSources)
+    big = sources.root / root / "disk.img"
+    big.parent.mkdir(parents=True)
+    with big.open("wb") as sparse:
+        sparse.truncate(3 * 1024**3)
+    try:
+        ticket = request_download(leased.base_url, [f"{root}/"], compression="store").json()["ticket_id"]
+        deadline = time.monotonic() + 30
+        while current_state(leased.base_url, ticket).get("progress", {}).get("bytes_done", 0) == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        worker = leased.service.worker
+        assert worker is not None
+        os.killpg(worker.pid, signal.SIGKILL)  # the main process and its pool: a machine lost
+        worker.wait()
+        leased.service.worker = None
+        leased.service.start_worker()
+
+        final = wait_final(leased.base_url, ticket, timeout=180)
+    finally:
+        big.unlink()
+
+    assert final["status"] == "ready", final
+    folder = build_folder(leased.base_url, ticket)
+    assert leased.stored_outputs(folder) == [f"{folder}/{root}.manifest.json", f"{folder}/{root}.zip"]
+    with zipfile.ZipFile(Path(leased.service.env["FILEGATE_OUTPUT_DIR"]) / folder / f"{root}.zip") as archive:
+        assert archive.getinfo(f"{root}/disk.img").file_size == 3 * 1024**3
+    cleanup_log = (leased.service.workdir / "cleanup.log").read_text()
+    assert "lost its worker: queued again" in cleanup_log
+    shutil.rmtree(Path(leased.service.env["FILEGATE_OUTPUT_DIR"]) / folder)

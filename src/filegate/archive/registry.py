@@ -21,7 +21,14 @@ from typing import Any
 
 import redis
 
-from filegate.scheduling.dispatcher import DISPATCH_SCRIPT, RELEASE_SCRIPT, Limits
+from filegate.scheduling.dispatcher import (
+    DISPATCH_SCRIPT,
+    LEASE_SECONDS,
+    RECLAIM_SCRIPT,
+    RELEASE_SCRIPT,
+    Limits,
+    lease_key,
+)
 from filegate.snapshot.manifest import Manifest
 from filegate.tickets.record import Part
 from filegate.tickets.states import ALLOWED_FROM, TicketStatus
@@ -94,7 +101,7 @@ if not build_id then
   for k, v in pairs(cjson.decode(ARGV[7])) do redis.call('HSET', bkey, k, v) end
   redis.call('SET', bkey .. ':manifest', ARGV[8])
   redis.call('SET', fpkey, build_id)
-  redis.call('HSET', bkey, 'estimate', ARGV[10], 'queued_at', ARGV[11])
+  redis.call('HSET', bkey, 'estimate', ARGV[10], 'queued_at', ARGV[11], 'score', ARGV[9])
   redis.call('ZADD', p .. 'queue', ARGV[9], build_id)
 elseif status == 'ready' then
   outcome = 'ready'
@@ -345,6 +352,19 @@ class BuildRegistry:
 
     def forget(self, build_id: str) -> None:
         self._redis.eval(FORGET_SCRIPT, 0, build_id)
+
+    def renew_lease(self, build_id: str, seconds: int = LEASE_SECONDS) -> None:
+        """Tell the sweeper this build's worker is alive."""
+        self._redis.set(lease_key(build_id), "1", ex=seconds)
+
+    def drop_lease(self, build_id: str) -> None:
+        self._redis.delete(lease_key(build_id))
+
+    def reclaim_lost(self) -> list[str]:
+        """Builds whose worker died: back in the queue (see RECLAIM_SCRIPT)."""
+        now_ms = int(datetime.now(UTC).timestamp() * 1000)
+        lost: list[str] = self._redis.eval(RECLAIM_SCRIPT, 0, str(now_ms))
+        return lost
 
     def is_cancelled(self, build_id: str) -> bool:
         return bool(self._redis.hget(build_key(build_id), "cancel"))

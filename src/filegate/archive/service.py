@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from redis.exceptions import RedisError
@@ -13,8 +15,10 @@ from urllib3.exceptions import HTTPError
 
 from filegate.archive.builder import BuildCancelled, Progress, build_parts
 from filegate.archive.parts import part_name, plan_parts
-from filegate.archive.registry import BuildRegistry, BuildStatus
+from filegate.archive.registry import BuildRecord, BuildRegistry, BuildStatus
 from filegate.errors import FilegateError
+from filegate.scheduling.dispatcher import LEASE_SECONDS
+from filegate.snapshot.manifest import Manifest
 from filegate.storage.base import Storage, StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -25,7 +29,14 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (RedisError, StorageUnavailable,
 
 
 class ArchiveService:
-    def __init__(self, builds: BuildRegistry, storage: Storage, progress_interval_ms: int = 250) -> None:
+    def __init__(
+        self,
+        builds: BuildRegistry,
+        storage: Storage,
+        progress_interval_ms: int = 250,
+        lease_seconds: int = LEASE_SECONDS,
+    ) -> None:
+        self._lease_seconds = lease_seconds
         self._builds = builds
         self._storage = storage
         self._progress_interval = progress_interval_ms / 1000
@@ -45,8 +56,38 @@ class ArchiveService:
             log.info("build %s skipped: its tickets expired while it was queued", build_id)
             return BuildStatus.EXPIRED
         manifest = self._builds.manifest(build_id)
-        if manifest is None or not self._builds.transition(build_id, BuildStatus.BUILDING):
+        if manifest is None:
             return None
+        with self._lease(build_id):
+            if not self._builds.transition(build_id, BuildStatus.BUILDING):
+                return None
+            return self._run(build_id, build, manifest)
+
+    @contextlib.contextmanager
+    def _lease(self, build_id: str) -> Iterator[None]:
+        """Renew the build's lease while it runs: if this process dies, the lease lapses and the
+        sweeper puts the build back in the queue for another worker."""
+        self._builds.renew_lease(build_id, self._lease_seconds)
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(self._lease_seconds / 3):
+                try:
+                    self._builds.renew_lease(build_id, self._lease_seconds)
+                except RedisError:
+                    log.warning("could not renew the lease of build %s", build_id)
+
+        heart = threading.Thread(target=renew, name=f"lease-{build_id}", daemon=True)
+        heart.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            heart.join()
+            with contextlib.suppress(RedisError):
+                self._builds.drop_lease(build_id)
+
+    def _run(self, build_id: str, build: BuildRecord, manifest: Manifest) -> BuildStatus:
         log.info("build %s started: %d files, %d bytes", build_id, manifest.file_count, manifest.total_size)
 
         def report(progress: Progress) -> None:

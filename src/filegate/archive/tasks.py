@@ -15,7 +15,10 @@ MAX_RETRIES = 5
 )
 def build_archive(self: Task, build_id: str) -> str | None:
     context = worker_context(self.app)
-    service = ArchiveService(context.builds, context.storage, context.settings.progress_interval_ms)
+    settings = context.settings
+    service = ArchiveService(
+        context.builds, context.storage, settings.progress_interval_ms, settings.build_lease
+    )
     try:
         status = service.build(build_id)
     except TRANSIENT_ERRORS as exc:

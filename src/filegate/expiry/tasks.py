@@ -19,8 +19,11 @@ def sweep(self: Task) -> int:
     handed = _service(self).sweep(
         lambda build_id: self.app.send_task(DELETE_TASK, args=[build_id], queue=CLEANUP_QUEUE)
     )
-    # A safety net: whatever a lost message or a crash left waiting is admitted here.
-    for admitted in worker_context(self.app).scheduler.dispatch():
+    # A safety net: builds whose worker died are queued again, and whatever a lost
+    # message or a crash left waiting is admitted here.
+    scheduler = worker_context(self.app).scheduler
+    scheduler.reclaim()
+    for admitted in scheduler.dispatch():
         self.app.send_task(BUILD_TASK, args=[admitted], queue=DOWNLOADS_QUEUE)
     return handed
 

@@ -107,6 +107,33 @@ def estimate_bytes(manifest: Manifest) -> int:
     return sum(entry_bound(entry) for entry in manifest.entries) + END_RECORDS_BOUND
 
 
+LEASE_SECONDS = 30
+
+# ARGV: now (ms). Running builds whose worker stopped renewing their lease
+# (killed, machine lost) go back to the front of their priority in the queue,
+# their slot and reservation given back. Returns their ids.
+RECLAIM_SCRIPT = """
+local p = 'filegate:'
+local lost = {}
+for _, build_id in ipairs(redis.call('SMEMBERS', p .. 'running')) do
+  local bkey = p .. 'build:' .. build_id
+  if redis.call('HGET', bkey, 'status') == 'building'
+      and redis.call('EXISTS', p .. 'lease:' .. build_id) == 0 then
+    redis.call('SREM', p .. 'running', build_id)
+    redis.call('DECRBY', p .. 'space:reserved', tonumber(redis.call('HGET', bkey, 'reserved') or '0'))
+    redis.call('HSET', bkey, 'reserved', 0)
+    redis.call('ZADD', p .. 'queue', tonumber(redis.call('HGET', bkey, 'score') or ARGV[1]), build_id)
+    table.insert(lost, build_id)
+  end
+end
+return lost
+"""
+
+
+def lease_key(build_id: str) -> str:
+    return f"filegate:lease:{build_id}"
+
+
 def queue_score(priority: str, arrival_ms: int) -> int:
     return PRIORITY_RANK[priority] * _PRIORITY_WEIGHT + arrival_ms
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from filegate.archive.registry import BuildRegistry, BuildStatus
 from filegate.scheduling.dispatcher import current_limits
 from filegate.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class Scheduler:
@@ -19,6 +23,13 @@ class Scheduler:
         stored = sum(part.size for part in build.parts) if build and build.status is BuildStatus.READY else 0
         self._builds.release(build_id, stored)
         return self.dispatch()
+
+    def reclaim(self) -> list[str]:
+        """Builds whose worker died (their lease lapsed) go back in the queue."""
+        lost = self._builds.reclaim_lost()
+        for build_id in lost:
+            log.warning("build %s lost its worker: queued again", build_id)
+        return lost
 
     def dispatch(self) -> list[str]:
         return self._builds.dispatch(current_limits(self._settings))
