@@ -100,8 +100,8 @@ def test_archives_expired_while_the_cleanup_worker_was_down_are_deleted_when_it_
 def test_an_archive_held_by_two_tickets_lives_until_the_later_expires(expiring: Deployment) -> None:
     root = expiring.folder()
     expiring.sources.put(f"{root}/shared.txt", b"shared " * 100)
-    early, _ = download_ready(expiring.base_url, [f"{root}/"], expires_in="2s")
-    late = request_download(expiring.base_url, [f"{root}/"], expires_in="8s").json()
+    early, _ = download_ready(expiring.base_url, [f"{root}/"], expires_in="6s")
+    late = request_download(expiring.base_url, [f"{root}/"], expires_in="14s").json()
     assert late["status"] == "ready"
     folder = build_folder(expiring.base_url, early["ticket_id"])
 
