@@ -68,7 +68,7 @@ def _wait_until(moment: str) -> None:
 
 
 def test_an_expired_archive_is_deleted_and_its_ticket_answers_410_then_404(expiring: Deployment) -> None:
-    body, folder = _ready_folder(expiring, "3s")
+    body, folder = _ready_folder(expiring, "5s")
     assert expiring.stored_outputs(folder)
     ticket = str(body["ticket_id"])
 
@@ -88,7 +88,7 @@ def test_archives_expired_while_the_cleanup_worker_was_down_are_deleted_when_it_
 ) -> None:
     expiring.service.stop_cleanup_worker()
     try:
-        body, folder = _ready_folder(expiring, "2s")
+        body, folder = _ready_folder(expiring, "4s")
         _wait_until(str(body["expires_at"]))
         time.sleep(3 * SWEEP_SECONDS)
         assert expiring.stored_outputs(folder), "deleted with no cleanup worker running"
