@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -185,3 +186,36 @@ def test_two_dispatchers_at_once_never_over_admit(redis_url: str) -> None:
     assert len(admitted) == len(set(admitted)) == 3  # 3 x 100 bytes fit in 350
     assert client.scard("filegate:running") == 3
     assert int(client.get("filegate:space:reserved") or 0) == 300
+
+
+def _queue(client: redis.Redis, builds: dict[str, tuple[int, int]]) -> None:
+    """Queue builds: name → (estimate bytes, queued at ms), in the order given."""
+    for order, (name, (estimate, queued_at)) in enumerate(builds.items()):
+        client.hset(f"filegate:build:{name}", mapping={"estimate": estimate, "queued_at": queued_at})
+        client.zadd("filegate:queue", {name: order})
+
+
+def test_backfill_stops_once_the_passed_over_build_has_waited_too_long(redis_url: str) -> None:
+    from filegate.archive.registry import BuildRegistry
+    from filegate.scheduling.dispatcher import Limits
+
+    client = redis.Redis.from_url(f"{redis_url}/13", decode_responses=True)
+    registry = BuildRegistry(client)
+    limits = Limits(max_slots=5, budget=1000, free=-1, max_wait_ms=5_000)
+    now_ms = int(time.time() * 1000)
+
+    # Fresh: the big build does not fit beside 600 held bytes, so small ones overtake it.
+    client.flushdb()
+    client.set("filegate:space:held", 600)
+    _queue(client, {"big": (500, now_ms), **{f"small{n}": (100, now_ms) for n in range(5)}})
+    assert registry.dispatch(limits) == ["small0", "small1", "small2", "small3"]
+
+    # Passed over for longer than max_wait: nothing overtakes it any more, until it fits.
+    client.flushdb()
+    client.set("filegate:space:held", 600)
+    _queue(client, {"big": (500, now_ms - 10_000), **{f"small{n}": (100, now_ms) for n in range(5)}})
+    assert registry.dispatch(limits) == []
+    assert client.hget("filegate:build:big", "position") == "1:waiting_for_space"
+    assert client.hget("filegate:build:small0", "position") == "2:waiting_for_space"
+    client.set("filegate:space:held", 0)
+    assert registry.dispatch(limits) == ["big", "small0", "small1", "small2", "small3"]
