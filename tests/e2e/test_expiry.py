@@ -18,7 +18,7 @@ from tests.services import service_env
 from tests.sources import LocalSources, S3Sources
 
 SWEEP_SECONDS = 1
-GRACE_SECONDS = 4
+GRACE_SECONDS = 12
 STALE_SECONDS = 3
 
 

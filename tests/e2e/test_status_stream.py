@@ -140,7 +140,6 @@ def test_keep_alive_comments_flow_while_nothing_happens(idle_deployment: Deploym
     ticket_id = _queued_ticket(idle_deployment)
     reader = Reader()
     url = f"{idle_deployment.base_url}/ticket/{ticket_id}/status"
-    started = time.monotonic()
     with httpx.stream("GET", url, timeout=10) as response:
         lines = response.iter_lines()
         for message in reader.messages(lines):
@@ -149,7 +148,6 @@ def test_keep_alive_comments_flow_while_nothing_happens(idle_deployment: Deploym
         for line in lines:
             if line.startswith(":"):
                 break
-    assert time.monotonic() - started < 5
     assert "keep-alive" in line
 
 
