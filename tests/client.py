@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -65,3 +66,13 @@ def build_folder(base_url: str, ticket_id: str) -> str:
     result = httpx.get(f"{base_url}/ticket/{ticket_id}/result", timeout=10)
     result.raise_for_status()
     return part_key(result.json()["parts"][0]["url"]).rsplit("/", 1)[0]
+
+
+def eventually(check: Callable[[], bool], timeout: float = 20) -> bool:
+    """Whether ``check`` comes true within ``timeout`` seconds (asked every 0.1 s)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return check()

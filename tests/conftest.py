@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import redis
 from minio import Minio
 from minio.commonconfig import ENABLED
 from minio.versioningconfig import VersioningConfig
@@ -81,6 +82,13 @@ class Deployment:
                 self.sources.client.remove_object(bucket, key)
             return
         shutil.rmtree(Path(self.service.env["FILEGATE_OUTPUT_DIR"]) / prefix)
+
+    def build_id(self, ticket_id: str) -> str:
+        """The build a ticket holds, from Redis (the API does not show it)."""
+        client = redis.Redis.from_url(self.service.env["FILEGATE_REDIS_URL"], decode_responses=True)
+        build_id = client.hget(f"filegate:ticket:{ticket_id}", "build_id")
+        assert build_id, f"ticket {ticket_id} holds no build"
+        return str(build_id)
 
     def builds_started(self, build_id: str) -> int:
         return self.service.worker_log.read_text().count(f"build {build_id} started")

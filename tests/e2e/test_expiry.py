@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
-import redis
 from minio import Minio
 
-from tests.client import build_folder, download_ready, request_download
+from tests.client import build_folder, download_ready, eventually, request_download
 from tests.conftest import Deployment, deployed, s3_settings
 from tests.services import service_env
 from tests.sources import LocalSources, S3Sources
@@ -46,15 +45,6 @@ def expiring(
         yield running
 
 
-def _eventually(check: Callable[[], bool], timeout: float = 20) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return check()
-
-
 def _ready_folder(deployment: Deployment, expires_in: str) -> tuple[dict[str, object], str]:
     root = deployment.folder()
     deployment.sources.put(f"{root}/a.txt", b"short-lived " * 100)
@@ -75,9 +65,9 @@ def test_an_expired_archive_is_deleted_and_its_ticket_answers_410_then_404(expir
     _wait_until(str(body["expires_at"]))
     gone = httpx.get(f"{expiring.base_url}/ticket/{ticket}/result")
     assert gone.status_code == 410 and gone.json()["expires_at"] == body["expires_at"]
-    assert _eventually(lambda: not expiring.stored_outputs(folder), timeout=10 * SWEEP_SECONDS)
+    assert eventually(lambda: not expiring.stored_outputs(folder), timeout=10 * SWEEP_SECONDS)
 
-    assert _eventually(
+    assert eventually(
         lambda: httpx.get(f"{expiring.base_url}/ticket/{ticket}/status").status_code == 404,
         timeout=GRACE_SECONDS + 10,
     )
@@ -94,7 +84,7 @@ def test_archives_expired_while_the_cleanup_worker_was_down_are_deleted_when_it_
         assert expiring.stored_outputs(folder), "deleted with no cleanup worker running"
     finally:
         expiring.service.start_cleanup_worker()
-    assert _eventually(lambda: not expiring.stored_outputs(folder))
+    assert eventually(lambda: not expiring.stored_outputs(folder))
 
 
 def test_an_archive_held_by_two_tickets_lives_until_the_later_expires(expiring: Deployment) -> None:
@@ -113,7 +103,7 @@ def test_an_archive_held_by_two_tickets_lives_until_the_later_expires(expiring: 
     assert httpx.get(result["parts"][0]["url"]).status_code == 200
 
     _wait_until(late["expires_at"])
-    assert _eventually(lambda: not expiring.stored_outputs(folder))
+    assert eventually(lambda: not expiring.stored_outputs(folder))
 
 
 def test_a_ticket_that_expires_while_queued_is_never_built(expiring: Deployment) -> None:
@@ -129,10 +119,8 @@ def test_a_ticket_that_expires_while_queued_is_never_built(expiring: Deployment)
 
     status = httpx.get(f"{expiring.base_url}/ticket/{created['ticket_id']}/status")
     assert status.status_code == 410
-    tickets = redis.Redis.from_url(expiring.service.env["FILEGATE_REDIS_URL"], decode_responses=True)
-    build_id = tickets.hget(f"filegate:ticket:{created['ticket_id']}", "build_id")
-    assert build_id
-    assert _eventually(lambda: f"build {build_id} skipped" in expiring.service.worker_log.read_text())
+    build_id = expiring.build_id(created["ticket_id"])
+    assert eventually(lambda: f"build {build_id} skipped" in expiring.service.worker_log.read_text())
     assert expiring.builds_started(build_id) == 0
     assert expiring.stored_outputs(build_id) == []
 
@@ -160,4 +148,4 @@ def test_leftovers_of_crashed_builds_are_removed(expiring: Deployment) -> None:
         # that a young leftover (of a build that may still be running) is kept.
         time.sleep(1)
         assert left(), "removed while younger than the longest build"
-    assert _eventually(lambda: not left(), timeout=STALE_SECONDS + 10 * SWEEP_SECONDS)
+    assert eventually(lambda: not left(), timeout=STALE_SECONDS + 10 * SWEEP_SECONDS)
