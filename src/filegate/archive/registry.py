@@ -30,7 +30,7 @@ from filegate.scheduling.dispatcher import (
     lease_key,
 )
 from filegate.snapshot.manifest import Manifest
-from filegate.tickets.record import Part
+from filegate.tickets.record import ArchiveOptions, Part
 from filegate.tickets.states import ALLOWED_FROM, TicketStatus
 
 PREFIX = "filegate"
@@ -277,24 +277,17 @@ class BuildRecord:
     status: BuildStatus
     fingerprint: str
     expires_at: datetime
-    name: str
-    compression: str
-    split_size: int | None
-    on_change: str
+    options: ArchiveOptions
     parts: list[Part]
 
     @classmethod
     def from_redis(cls, build_id: str, fields: dict[str, str]) -> BuildRecord:
-        options = json.loads(fields["options"])
         return cls(
             build_id=build_id,
             status=BuildStatus(fields["status"]),
             fingerprint=fields["fingerprint"],
             expires_at=datetime.fromtimestamp(float(fields["expires_at"]), UTC),
-            name=options["name"],
-            compression=options["compression"],
-            split_size=options["split_size"],
-            on_change=options.get("on_change", "fail"),
+            options=ArchiveOptions(**json.loads(fields["options"])),
             parts=[Part(**part) for part in json.loads(fields.get("parts", "[]"))],
         )
 

@@ -93,21 +93,22 @@ class ArchiveService:
         def report(progress: Progress) -> None:
             self._builds.progress(build_id, progress.to_dict())
 
-        plan = plan_parts(manifest, build.split_size)
+        options = build.options
+        plan = plan_parts(manifest, options.split_size)
         try:
             # A build delivered again after its worker died finds the dead
             # build's partial output here: it goes before anything is written.
             for number in range(1, len(plan) + 1):
-                self._storage.discard_incomplete(f"{build_id}/{part_name(build.name, number, len(plan))}")
-            self._storage.discard_incomplete(f"{build_id}/{build.name}.manifest.json")
+                self._storage.discard_incomplete(f"{build_id}/{part_name(options.name, number, len(plan))}")
+            self._storage.discard_incomplete(f"{build_id}/{options.name}.manifest.json")
             parts = build_parts(
                 self._storage,
                 plan,
-                build.name,
+                options.name,
                 build_id,
-                build.compression,
+                options.compression,
                 _throttled(report, self._progress_interval),
-                on_change=build.on_change,
+                on_change=options.on_change,
                 should_stop=self._cancel_check(build_id),
             )
         except TRANSIENT_ERRORS:
