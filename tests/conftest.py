@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from minio.commonconfig import ENABLED
 from minio.versioningconfig import VersioningConfig
 
 from filegate.storage.s3 import make_client
-from tests.services import Service, moto_server, redis_server, service_env
+from tests.services import Service, moto_server, rabbitmq_answers, rabbitmq_vhost, redis_server, service_env
 from tests.sources import LocalSources, S3Sources
 
 S3_KEYS = {"FILEGATE_S3_ACCESS_KEY": "testing", "FILEGATE_S3_SECRET_KEY": "testing"}
@@ -30,6 +31,17 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def redis_url(workdir: Path) -> Iterator[str]:
     with redis_server(workdir) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> Iterator[str]:
+    """A RabbitMQ virtual host of the tests' own, so no queue of another run is met; removed after."""
+    if not rabbitmq_answers():
+        if os.environ.get("CI"):
+            pytest.fail("RabbitMQ does not answer on 127.0.0.1:5672; .ci/run should have started it")
+        pytest.skip("RabbitMQ does not answer on 127.0.0.1:5672")
+    with rabbitmq_vhost() as url:
         yield url
 
 

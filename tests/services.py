@@ -214,3 +214,30 @@ def service_env(redis_url: str, workdir: Path, **overrides: str) -> dict[str, st
     )
     env.update(overrides)
     return env
+
+
+AMQP_HOST = ("127.0.0.1", 5672)
+
+
+def rabbitmq_answers() -> bool:
+    try:
+        with socket.create_connection(AMQP_HOST, timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def rabbitmq_vhost() -> Iterator[str]:
+    """A fresh virtual host on the local RabbitMQ for guest, deleted on leaving."""
+    vhost = f"filegate-test-{os.getpid()}"
+
+    def ctl(*args: str) -> None:
+        subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+    ctl("add_vhost", vhost)
+    try:
+        ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        yield f"amqp://guest:guest@{AMQP_HOST[0]}:{AMQP_HOST[1]}/{vhost}"
+    finally:
+        ctl("delete_vhost", vhost)

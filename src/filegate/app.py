@@ -18,13 +18,14 @@ from filegate.connections import async_redis
 from filegate.errors import FilegateError
 from filegate.health.router import router as health_router
 from filegate.links.router import router as links_router
+from filegate.scheduling.dispatcher import Admission
 from filegate.settings import Settings, load_settings
 from filegate.storage import build_storage
 from filegate.tickets.events import EventHub
 from filegate.tickets.router import router as tickets_router
 from filegate.tickets.service import TicketService
 from filegate.tickets.store import TicketStore
-from filegate.worker import BUILD_TASK, DOWNLOADS_QUEUE, create_celery_app
+from filegate.worker import create_celery_app, send_build
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +71,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.exception("the output store could not be prepared; /health/ready will say why")
         celery_app = create_celery_app(settings)
 
-        def enqueue(ticket_id: str) -> None:
-            celery_app.send_task(
-                BUILD_TASK,
-                args=[ticket_id],
-                queue=DOWNLOADS_QUEUE,
+        def enqueue(admitted: Admission) -> None:
+            send_build(
+                celery_app,
+                admitted,
                 retry=True,
                 retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5},
             )

@@ -16,6 +16,8 @@ from kombu import Queue
 
 from filegate.archive.registry import BuildRegistry
 from filegate.connections import sync_redis
+from filegate.scheduling.dispatcher import Admission
+from filegate.scheduling.priority import message_priority, queue_arguments, transport_options
 from filegate.scheduling.service import Scheduler
 from filegate.settings import Settings, load_settings
 from filegate.storage import Storage, build_storage
@@ -29,12 +31,17 @@ DELETE_TASK = "filegate.delete_build"
 
 def create_celery_app(settings: Settings) -> Celery:
     app = Celery("filegate", include=["filegate.archive.tasks", "filegate.expiry.tasks"])
+    broker = settings.effective_broker_url
     app.conf.update(
-        broker_url=settings.effective_broker_url,
+        broker_url=broker,
         result_backend=settings.redis_url,
         task_ignore_result=True,
         task_default_queue=DOWNLOADS_QUEUE,
-        task_queues=[Queue(DOWNLOADS_QUEUE), Queue(CLEANUP_QUEUE)],
+        # Builds carry a message priority (see scheduling/priority.py); deletes do not need one.
+        task_queues=[
+            Queue(DOWNLOADS_QUEUE, queue_arguments=queue_arguments(broker)),
+            Queue(CLEANUP_QUEUE),
+        ],
         # Deletes have their own queue and worker: they never wait behind builds.
         task_routes={
             BUILD_TASK: {"queue": DOWNLOADS_QUEUE},
@@ -56,13 +63,27 @@ def create_celery_app(settings: Settings) -> Celery:
         # The Redis transport redelivers a message that is not acknowledged
         # within the visibility timeout: it must outlast the longest build,
         # or a long build would start a second time while still running.
-        broker_transport_options={"visibility_timeout": settings.build_timeout + 600},
+        broker_transport_options={
+            "visibility_timeout": settings.build_timeout + 600,
+            **transport_options(broker),
+        },
         broker_connection_retry_on_startup=True,
         worker_send_task_events=True,
         task_send_sent_event=True,
     )
     app.filegate_settings = settings
     return app
+
+
+def send_build(app: Celery, admitted: Admission, **options: Any) -> None:
+    """Send an admitted build to the downloads queue at its priority."""
+    app.send_task(
+        BUILD_TASK,
+        args=[admitted.build_id],
+        queue=DOWNLOADS_QUEUE,
+        priority=message_priority(admitted.priority, app.conf.broker_url),
+        **options,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
-import socket
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,26 +14,12 @@ from tests.conftest import Deployment, deployed
 from tests.services import service_env
 from tests.sources import LocalSources
 
-AMQP_URL = os.environ.get("FILEGATE_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
-
-
-def _rabbitmq_answers() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 5672), timeout=1):
-            return True
-    except OSError:
-        return False
-
 
 @pytest.fixture(scope="module")
-def rabbit_deployment(redis_url: str, workdir: Path) -> Iterator[Deployment]:
-    if not _rabbitmq_answers():
-        if os.environ.get("CI"):
-            pytest.fail("RabbitMQ does not answer on 127.0.0.1:5672; .ci/run should have started it")
-        pytest.skip("RabbitMQ does not answer on 127.0.0.1:5672")
+def rabbit_deployment(amqp_url: str, redis_url: str, workdir: Path) -> Iterator[Deployment]:
     home = workdir / "rabbit"
     (home / "files").mkdir(parents=True)
-    env = service_env(f"{redis_url}/5", home, FILEGATE_BROKER_URL=AMQP_URL)
+    env = service_env(f"{redis_url}/5", home, FILEGATE_BROKER_URL=amqp_url)
     with deployed(home, env, LocalSources(home / "files")) as running:
         yield running
 

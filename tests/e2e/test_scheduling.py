@@ -175,7 +175,7 @@ def test_two_dispatchers_at_once_never_over_admit(redis_url: str) -> None:
 
     def dispatch() -> None:
         for _ in range(20):
-            admitted.extend(registry.dispatch(limits))
+            admitted.extend(a.build_id for a in registry.dispatch(limits))
 
     threads = [threading.Thread(target=dispatch) for _ in range(4)]
     for thread in threads:
@@ -208,14 +208,34 @@ def test_backfill_stops_once_the_passed_over_build_has_waited_too_long(redis_url
     client.flushdb()
     client.set("filegate:space:held", 600)
     _queue(client, {"big": (500, now_ms), **{f"small{n}": (100, now_ms) for n in range(5)}})
-    assert registry.dispatch(limits) == ["small0", "small1", "small2", "small3"]
+    assert [a.build_id for a in registry.dispatch(limits)] == ["small0", "small1", "small2", "small3"]
 
     # Passed over for longer than max_wait: nothing overtakes it any more, until it fits.
     client.flushdb()
     client.set("filegate:space:held", 600)
     _queue(client, {"big": (500, now_ms - 10_000), **{f"small{n}": (100, now_ms) for n in range(5)}})
-    assert registry.dispatch(limits) == []
+    assert [a.build_id for a in registry.dispatch(limits)] == []
     assert client.hget("filegate:build:big", "position") == "1:waiting_for_space"
     assert client.hget("filegate:build:small0", "position") == "2:waiting_for_space"
     client.set("filegate:space:held", 0)
-    assert registry.dispatch(limits) == ["big", "small0", "small1", "small2", "small3"]
+    assert [a.build_id for a in registry.dispatch(limits)] == ["big", "small0", "small1", "small2", "small3"]
+
+
+def test_admitted_builds_carry_their_priority_to_the_broker(redis_url: str) -> None:
+    from filegate.archive.registry import BuildRegistry
+    from filegate.scheduling.dispatcher import Limits, queue_score
+    from filegate.scheduling.priority import Priority
+
+    client = redis.Redis.from_url(f"{redis_url}/11", decode_responses=True)
+    client.flushdb()
+    now_ms = int(time.time() * 1000)
+    for name, priority in [("late-high", Priority.HIGH), ("low", Priority.LOW), ("normal", Priority.NORMAL)]:
+        client.hset(f"filegate:build:{name}", mapping={"estimate": 1, "queued_at": now_ms})
+        client.zadd("filegate:queue", {name: queue_score(priority, now_ms + len(name))})
+    admitted = BuildRegistry(client).dispatch(Limits(max_slots=5, budget=-1, free=-1, max_wait_ms=0))
+
+    assert [(a.build_id, a.priority) for a in admitted] == [
+        ("late-high", Priority.HIGH),
+        ("normal", Priority.NORMAL),
+        ("low", Priority.LOW),
+    ]

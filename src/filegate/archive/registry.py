@@ -26,7 +26,9 @@ from filegate.scheduling.dispatcher import (
     LEASE_SECONDS,
     RECLAIM_SCRIPT,
     RELEASE_SCRIPT,
+    Admission,
     Limits,
+    admissions,
     lease_key,
 )
 from filegate.snapshot.manifest import Manifest
@@ -107,7 +109,9 @@ elseif status == 'ready' then
   outcome = 'ready'
 else
   -- a request of higher priority lifts a build still waiting (LT: only ever forward)
-  redis.call('ZADD', p .. 'queue', 'LT', ARGV[9], build_id)
+  if redis.call('ZADD', p .. 'queue', 'LT', 'CH', ARGV[9], build_id) == 1 then
+    redis.call('HSET', p .. 'build:' .. build_id, 'score', ARGV[9])
+  end
 end
 local bkey = p .. 'build:' .. build_id
 redis.call('SADD', bkey .. ':tickets', ticket_id)
@@ -366,8 +370,7 @@ class BuildRegistry:
         """Give the build's slot back; its reservation becomes the bytes it now holds."""
         self._redis.eval(RELEASE_SCRIPT, 0, build_id, str(held_bytes))
 
-    def dispatch(self, limits: Limits) -> list[str]:
-        """Admit what fits now; returns the build ids to send to the workers."""
+    def dispatch(self, limits: Limits) -> list[Admission]:
+        """Admit what fits now; returns the builds to send to the workers."""
         now_ms = int(datetime.now(UTC).timestamp() * 1000)
-        admitted: list[str] = self._redis.eval(DISPATCH_SCRIPT, 0, *limits.args(now_ms))
-        return admitted
+        return admissions(self._redis.eval(DISPATCH_SCRIPT, 0, *limits.args(now_ms)))

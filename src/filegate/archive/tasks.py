@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import Task, shared_task
 
 from filegate.archive.service import TRANSIENT_ERRORS, ArchiveService
-from filegate.worker import BUILD_TASK, DOWNLOADS_QUEUE, worker_context
+from filegate.worker import send_build, worker_context
 
 MAX_RETRIES = 5
 
@@ -27,5 +27,5 @@ def build_archive(self: Task, build_id: str) -> str | None:
             raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from exc
         status = service.fail(build_id, f"storage or Redis stayed unreachable: {exc}")
     for admitted in context.scheduler.finish(build_id):
-        self.app.send_task(BUILD_TASK, args=[admitted], queue=DOWNLOADS_QUEUE)
+        send_build(self.app, admitted)
     return status.value if status else None

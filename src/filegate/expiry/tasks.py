@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import Task, shared_task
 
 from filegate.expiry.service import ExpiryService
-from filegate.worker import BUILD_TASK, CLEANUP_QUEUE, DELETE_TASK, DOWNLOADS_QUEUE, worker_context
+from filegate.worker import CLEANUP_QUEUE, DELETE_TASK, send_build, worker_context
 
 
 def _service(task: Task) -> ExpiryService:
@@ -24,7 +24,7 @@ def sweep(self: Task) -> int:
     scheduler = worker_context(self.app).scheduler
     scheduler.reclaim()
     for admitted in scheduler.dispatch():
-        self.app.send_task(BUILD_TASK, args=[admitted], queue=DOWNLOADS_QUEUE)
+        send_build(self.app, admitted)
     return handed
 
 
@@ -38,4 +38,4 @@ def delete_build(self: Task, build_id: str) -> None:
         raise self.retry(exc=exc) from exc
     # The space it held is free again: builds waiting for space may fit now.
     for admitted in worker_context(self.app).scheduler.dispatch():
-        self.app.send_task(BUILD_TASK, args=[admitted], queue=DOWNLOADS_QUEUE)
+        send_build(self.app, admitted)

@@ -21,6 +21,7 @@ import shutil
 from dataclasses import dataclass
 
 from filegate.archive.parts import END_RECORDS_BOUND, entry_bound
+from filegate.scheduling.priority import BY_RANK, RANK, Priority
 from filegate.settings import Settings, StorageKind
 from filegate.snapshot.manifest import Manifest
 
@@ -28,23 +29,25 @@ QUEUE = "filegate:queue"
 RUNNING = "filegate:running"
 HELD = "filegate:space:held"
 RESERVED = "filegate:space:reserved"
-PRIORITY_RANK = {"high": 0, "normal": 1, "low": 2}
 # Priority dominates the score; arrival (ms) orders within a priority.
 _PRIORITY_WEIGHT = 10**14
 
 # ARGV: max slots, fixed budget (-1: none), free space for builds (-1: not
-# measured), now (ms), max wait (ms). Returns the admitted build ids.
+# measured), now (ms), max wait (ms), priority weight. Returns the admitted
+# builds as {build id, priority rank} pairs.
 DISPATCH_SCRIPT = """
 local p = 'filegate:'
 local max_slots, budget, free = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local now, max_wait = tonumber(ARGV[4]), tonumber(ARGV[5])
+local now, max_wait, weight = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local running = redis.call('SCARD', p .. 'running')
 local held = tonumber(redis.call('GET', p .. 'space:held') or '0')
 local reserved = tonumber(redis.call('GET', p .. 'space:reserved') or '0')
 local admitted = {}
 local starving = false
 local position = 0
-for _, build_id in ipairs(redis.call('ZRANGE', p .. 'queue', 0, 999)) do
+local queued = redis.call('ZRANGE', p .. 'queue', 0, 999, 'WITHSCORES')
+for i = 1, #queued, 2 do
+  local build_id, score = queued[i], tonumber(queued[i + 1])
   local bkey = p .. 'build:' .. build_id
   local estimate = tonumber(redis.call('HGET', bkey, 'estimate') or '0')
   local fits = (budget < 0 or held + reserved + estimate <= budget)
@@ -63,7 +66,7 @@ for _, build_id in ipairs(redis.call('ZRANGE', p .. 'queue', 0, 999)) do
     redis.call('HSET', bkey, 'reserved', estimate, 'position', 0)
     reserved = reserved + estimate
     running = running + 1
-    table.insert(admitted, build_id)
+    table.insert(admitted, {build_id, math.floor(score / weight)})
   else
     if reason == 'waiting_for_space' and not fits then
       local queued_at = tonumber(redis.call('HGET', bkey, 'queued_at') or now)
@@ -134,8 +137,21 @@ def lease_key(build_id: str) -> str:
     return f"filegate:lease:{build_id}"
 
 
-def queue_score(priority: str, arrival_ms: int) -> int:
-    return PRIORITY_RANK[priority] * _PRIORITY_WEIGHT + arrival_ms
+def queue_score(priority: Priority, arrival_ms: int) -> int:
+    return RANK[priority] * _PRIORITY_WEIGHT + arrival_ms
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """A build the dispatcher let in: it is to be sent to the workers at its priority."""
+
+    build_id: str
+    priority: Priority
+
+
+def admissions(reply: list[list[str | int]]) -> list[Admission]:
+    """The DISPATCH script's reply, read."""
+    return [Admission(str(build_id), BY_RANK[int(rank)]) for build_id, rank in reply]
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +164,14 @@ class Limits:
     max_wait_ms: int
 
     def args(self, now_ms: int) -> list[str]:
-        return [str(self.max_slots), str(self.budget), str(self.free), str(now_ms), str(self.max_wait_ms)]
+        return [
+            str(self.max_slots),
+            str(self.budget),
+            str(self.free),
+            str(now_ms),
+            str(self.max_wait_ms),
+            str(_PRIORITY_WEIGHT),
+        ]
 
 
 def current_limits(settings: Settings) -> Limits:

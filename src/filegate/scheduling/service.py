@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from filegate.archive.registry import BuildRegistry, BuildStatus
-from filegate.scheduling.dispatcher import current_limits
+from filegate.scheduling.dispatcher import Admission, current_limits
 from filegate.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -16,7 +16,7 @@ class Scheduler:
         self._builds = builds
         self._settings = settings
 
-    def finish(self, build_id: str) -> list[str]:
+    def finish(self, build_id: str) -> list[Admission]:
         """Release the build's slot (its reservation becomes what it stores) and dispatch;
         returns the builds admitted, to be sent to the workers."""
         build = self._builds.get(build_id)
@@ -31,5 +31,5 @@ class Scheduler:
             log.warning("build %s lost its worker: queued again", build_id)
         return lost
 
-    def dispatch(self) -> list[str]:
+    def dispatch(self) -> list[Admission]:
         return self._builds.dispatch(current_limits(self._settings))

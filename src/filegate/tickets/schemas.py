@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from filegate.scheduling.priority import Priority
+
 
 class DownloadRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -35,9 +37,7 @@ class DownloadRequest(BaseModel):
         description="When a file changes between the request and its reading and the store keeps no "
         "old version: 'fail' the ticket naming it, or use the 'latest' bytes and mark it in the manifest.",
     )
-    priority: Literal["high", "normal", "low"] = Field(
-        "normal", description="Queued builds run by priority, then by arrival."
-    )
+    priority: Priority = Field(Priority.NORMAL, description="Queued builds run by priority, then by arrival.")
     archive: Literal["auto", "zip"] = Field(
         "auto",
         description="'auto': a request for exactly one file links to the file itself, no ZIP; "

@@ -14,7 +14,8 @@ from starlette.concurrency import run_in_threadpool
 from filegate.archive.naming import safe_segment
 from filegate.archive.registry import BuildRecord
 from filegate.errors import Conflict, Gone, InvalidRequest, NotFound, TooLarge, Unavailable
-from filegate.scheduling.dispatcher import current_limits, estimate_bytes, fits_at_all
+from filegate.scheduling.dispatcher import Admission, current_limits, estimate_bytes, fits_at_all
+from filegate.scheduling.priority import Priority
 from filegate.settings import Settings
 from filegate.snapshot.manifest import Manifest
 from filegate.snapshot.paths import normalise_paths
@@ -28,7 +29,7 @@ from filegate.units import format_size, parse_duration, parse_size
 
 log = logging.getLogger(__name__)
 
-Enqueue = Callable[[str], None]
+Enqueue = Callable[[Admission], None]
 _FORBIDDEN_NAME_CHARACTERS = set("/\\\x00")
 MAX_NAME_LENGTH = 200
 
@@ -137,7 +138,7 @@ class TicketService:
             )
         return await self._hold_build(record, manifest, request.priority)
 
-    async def _hold_build(self, record: TicketRecord, manifest: Manifest, priority: str) -> TicketRecord:
+    async def _hold_build(self, record: TicketRecord, manifest: Manifest, priority: Priority) -> TicketRecord:
         """Reuse the ready build of the same fingerprint, join the one under way, or queue one."""
         fingerprint = manifest.fingerprint(record.options.to_dict())
         cached = await self._store.ready_build(fingerprint)
@@ -153,9 +154,9 @@ class TicketService:
                 try:
                     await run_in_threadpool(self._enqueue, admitted)
                 except Exception as exc:
-                    log.exception("could not queue build %s", admitted)
+                    log.exception("could not queue build %s", admitted.build_id)
                     reason = "the build queue cannot be reached"
-                    await self._store.fail_build(admitted, reason)
+                    await self._store.fail_build(admitted.build_id, reason)
                     raise Unavailable(f"{reason}; try again later", ticket_id=record.ticket_id) from exc
         stored = await self._store.get(record.ticket_id)
         return stored or record

@@ -27,10 +27,13 @@ from filegate.archive.registry import (
 from filegate.scheduling.dispatcher import (
     DISPATCH_SCRIPT,
     RELEASE_SCRIPT,
+    Admission,
     Limits,
+    admissions,
     estimate_bytes,
     queue_score,
 )
+from filegate.scheduling.priority import Priority
 from filegate.snapshot.manifest import Manifest
 from filegate.tickets.keys import events_key, ticket_key
 from filegate.tickets.record import TicketRecord
@@ -68,7 +71,7 @@ class TicketStore:
         manifest: Manifest,
         fingerprint: str,
         new_build_id: str,
-        priority: str,
+        priority: Priority,
     ) -> tuple[str, str]:
         """Create the ticket holding the build of ``fingerprint``: the one queued, building or
         ready, else a new one. Returns (outcome, build id); outcome is 'new', 'joined' or 'ready'."""
@@ -95,11 +98,10 @@ class TicketStore:
         )
         return str(outcome), str(build_id)
 
-    async def dispatch(self, limits: Limits) -> list[str]:
+    async def dispatch(self, limits: Limits) -> list[Admission]:
         """Admit the queued builds that fit now (see scheduling/dispatcher.py)."""
         now_ms = int(datetime.now(UTC).timestamp() * 1000)
-        admitted: list[str] = await self._redis.eval(DISPATCH_SCRIPT, 0, *limits.args(now_ms))
-        return admitted
+        return admissions(await self._redis.eval(DISPATCH_SCRIPT, 0, *limits.args(now_ms)))
 
     async def ready_build(self, fingerprint: str) -> BuildRecord | None:
         """The ready build an identical request would reuse, if there is one."""
