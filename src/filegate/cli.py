@@ -1,4 +1,4 @@
-"""The ``filegate`` command: api, worker, beat, dev."""
+"""The ``filegate`` command: api, worker, beat, flower, dev."""
 
 from __future__ import annotations
 
@@ -72,6 +72,9 @@ def main(argv: list[str] | None = None) -> None:
     worker = commands.add_parser("worker", help="run a Celery worker; extra arguments go to celery")
     worker.add_argument("--queues", "-Q", default="downloads", help="queues to consume (comma separated)")
     commands.add_parser("beat", help="run Celery beat, which schedules the expiry sweep (run one)")
+    commands.add_parser(
+        "flower", help="run Flower, the Celery monitor (127.0.0.1:5555 unless FLOWER_ADDRESS/--port say)"
+    )
     commands.add_parser("dev", help="run the API and a worker together, for local use")
     args, extra = parser.parse_known_args(argv)
     settings = _settings_or_exit()
@@ -82,6 +85,12 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "beat":
         beat = [sys.executable, "-m", "celery", "-A", "filegate.worker", "beat", "-l", "INFO", *extra]
         os.execv(sys.executable, beat)
+    elif args.command == "flower":
+        # Flower can also revoke tasks and stop workers: it listens on loopback unless told
+        # otherwise, and then belongs behind --basic-auth or a proxy (see README).
+        os.environ.setdefault("FLOWER_ADDRESS", "127.0.0.1")
+        flower = [sys.executable, "-m", "celery", "-A", "filegate.worker", "flower", *extra]
+        os.execv(sys.executable, flower)
     else:
         run_dev(settings)
 
