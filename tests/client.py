@@ -11,14 +11,45 @@ import httpx
 
 FINAL = {"ready", "failed", "cancelled", "expired"}
 
+_API_KEYS: dict[str, str] = {}
+"""The API key the tests use for each running filegate, by base URL."""
+
+
+def register_api_key(base_url: str, key: str) -> None:
+    _API_KEYS[base_url] = key
+
+
+def auth(base_url: str, headers: dict[str, str] | None = None) -> dict[str, str]:
+    """``headers`` with the Authorization header of the tests' app on ``base_url``."""
+    key = _API_KEYS.get(base_url)
+    return {**(headers or {}), **({"Authorization": f"Bearer {key}"} if key else {})}
+
+
+def api(method: str, base_url: str, path: str, **options: Any) -> httpx.Response:
+    """A call to filegate's API as the tests' app (links are fetched without it: plain httpx)."""
+    headers = auth(base_url, options.pop("headers", None))
+    return httpx.request(method, f"{base_url}{path}", headers=headers, **{"timeout": 30, **options})
+
+
+def api_get(base_url: str, path: str, **options: Any) -> httpx.Response:
+    return api("GET", base_url, path, **options)
+
+
+def api_post(base_url: str, path: str, **options: Any) -> httpx.Response:
+    return api("POST", base_url, path, **options)
+
+
+def api_delete(base_url: str, path: str, **options: Any) -> httpx.Response:
+    return api("DELETE", base_url, path, **options)
+
 
 def request_download(base_url: str, paths: list[str], **options: Any) -> httpx.Response:
-    return httpx.post(f"{base_url}/download", json={"paths": paths, **options}, timeout=30)
+    return api_post(base_url, "/download", json={"paths": paths, **options}, timeout=30)
 
 
 def current_state(base_url: str, ticket_id: str) -> dict[str, Any]:
-    response = httpx.get(
-        f"{base_url}/ticket/{ticket_id}/status", headers={"Accept": "application/json"}, timeout=10
+    response = api_get(
+        base_url, f"/ticket/{ticket_id}/status", headers={"Accept": "application/json"}, timeout=10
     )
     response.raise_for_status()
     state: dict[str, Any] = response.json()
@@ -42,7 +73,7 @@ def download_ready(base_url: str, paths: list[str], **options: Any) -> tuple[dic
     ticket_id = created.json()["ticket_id"]
     state = wait_final(base_url, ticket_id)
     assert state["status"] == "ready", state
-    result = httpx.get(f"{base_url}/ticket/{ticket_id}/result", timeout=10)
+    result = api_get(base_url, f"/ticket/{ticket_id}/result", timeout=10)
     assert result.status_code == 200, result.text
     body: dict[str, Any] = result.json()
     blobs = []
@@ -63,7 +94,7 @@ def part_key(url: str) -> str:
 
 def build_folder(base_url: str, ticket_id: str) -> str:
     """The folder (key prefix) a ready ticket's archive was written under."""
-    result = httpx.get(f"{base_url}/ticket/{ticket_id}/result", timeout=10)
+    result = api_get(base_url, f"/ticket/{ticket_id}/result", timeout=10)
     result.raise_for_status()
     return part_key(result.json()["parts"][0]["url"]).rsplit("/", 1)[0]
 

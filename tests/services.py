@@ -14,6 +14,10 @@ from pathlib import Path
 
 import httpx
 
+from tests.client import register_api_key
+
+ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -91,6 +95,7 @@ class Service:
         self.cleanup_worker: subprocess.Popen[bytes] | None = None
         self.beat: subprocess.Popen[bytes] | None = None
         self.extra_workers: list[subprocess.Popen[bytes]] = []
+        self.api_key: str | None = None
 
     @property
     def worker_log(self) -> Path:
@@ -180,9 +185,25 @@ class Service:
                 raise RuntimeError(f"API exited early:\n{log.read_text()[-3000:]}")
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{self.base_url}/health", timeout=1).status_code == 200:
+                    self._register_app()
                     return
             time.sleep(0.05)
         raise RuntimeError(f"API not ready:\n{log.read_text()[-3000:]}")
+
+    def _register_app(self) -> None:
+        """The first time the API runs: an app for the tests, allowed everything, whose key
+        ``tests.client`` adds to its calls."""
+        if self.api_key is None and self.env.get("FILEGATE_AUTH", "on") == "on":
+            created = httpx.post(
+                f"{self.base_url}/apps",
+                json={"name": "tests", "scopes": ["/"], "max_priority": "high"},
+                headers={"Authorization": f"Bearer {self.env['FILEGATE_ADMIN_TOKEN']}"},
+                timeout=10,
+            )
+            if created.status_code == 201:
+                self.api_key = created.json()["api_key"]
+        if self.api_key is not None:
+            register_api_key(self.base_url, self.api_key)
 
     def stop(self) -> None:
         for worker in self.extra_workers:
@@ -207,6 +228,8 @@ def service_env(redis_url: str, workdir: Path, **overrides: str) -> dict[str, st
             "FILEGATE_LOCAL_ROOT": str(workdir / "files"),
             "FILEGATE_OUTPUT_DIR": str(workdir / "archives"),
             "FILEGATE_SIGNING_SECRET": "test-signing-secret",
+            "FILEGATE_ADMIN_TOKEN": ADMIN_TOKEN,
+            "FILEGATE_RATE_DOWNLOADS": "100000/minute",
             "FILEGATE_PROGRESS_INTERVAL_MS": "50",
             "FILEGATE_SSE_KEEPALIVE": "15",
             "FILEGATE_MIN_SPLIT_SIZE": "1KB",

@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 
+from tests.client import auth
+
 
 @dataclass
 class Message:
@@ -53,6 +55,6 @@ class Reader:
 def read_all(base_url: str, ticket_id: str, headers: dict[str, str] | None = None) -> list[Message]:
     """Every message until the server closes the stream."""
     url = f"{base_url}/ticket/{ticket_id}/status"
-    with httpx.stream("GET", url, headers=headers or {}, timeout=60) as response:
+    with httpx.stream("GET", url, headers=auth(base_url, headers), timeout=60) as response:
         assert response.status_code == 200
         return list(Reader().messages(response.iter_lines()))

@@ -13,6 +13,10 @@ from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
 from filegate import __version__
+from filegate.auth.limits import LoginThrottle, RateLimiter
+from filegate.auth.router import router as auth_router
+from filegate.auth.service import AuthService
+from filegate.auth.store import AuthStore
 from filegate.body_limit import BodyLimitMiddleware
 from filegate.connections import async_redis
 from filegate.errors import FilegateError
@@ -40,7 +44,7 @@ def _field_name(location: tuple[int | str, ...]) -> str:
 
 async def _filegate_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, FilegateError)
-    return JSONResponse(exc.to_body(), status_code=exc.status_code)
+    return JSONResponse(exc.to_body(), status_code=exc.status_code, headers=exc.headers())
 
 
 async def _redis_error(request: Request, exc: Exception) -> JSONResponse:
@@ -79,6 +83,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5},
             )
 
+        if settings.auth == "off":
+            log.warning(
+                "FILEGATE_AUTH=off: anyone who reaches this port can read every file and every "
+                "ticket. Use it for experiments only."
+            )
+        app.state.auth_service = AuthService(
+            settings,
+            AuthStore(client),
+            LoginThrottle(client, settings.login_free_failures, settings.login_max_delay),
+        )
+        app.state.rate_limiter = RateLimiter(client)
         store = TicketStore(client, settings.expired_grace)
         hub = EventHub(hub_client)
         app.state.settings = settings
@@ -106,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(RedisError, _redis_error)
     app.include_router(tickets_router)
+    app.include_router(auth_router)
     app.include_router(links_router)
     app.include_router(health_router)
     return app

@@ -1,4 +1,4 @@
-"""The ``filegate`` command: api, worker, beat, flower, dev."""
+"""The ``filegate`` command: api, worker, beat, flower, dev, apps, users, licence."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import argparse
 import os
 import subprocess
 import sys
+from pathlib import Path
 
+from filegate.auth import cli as auth_cli
+from filegate.auth.cli import dev_api_key
 from filegate.settings import Settings, SettingsError, StorageKind, load_settings
 
 
@@ -43,6 +46,9 @@ def worker_argv(queues: str, extra: list[str]) -> list[str]:
     ]
 
 
+DEV_KEY_FILE = Path("data/dev-api-key")
+
+
 def run_dev(settings: Settings) -> None:
     """API and one worker in the foreground; Ctrl-C stops both."""
     if settings.storage is StorageKind.LOCAL:
@@ -55,6 +61,9 @@ def run_dev(settings: Settings) -> None:
         f"filegate: API on {settings.effective_public_url} (docs at /docs), worker pid {worker.pid}",
         flush=True,
     )
+    if settings.auth == "on":
+        key = dev_api_key(settings, DEV_KEY_FILE)
+        print(f"filegate: API key of the development app: {key} (saved in {DEV_KEY_FILE})", flush=True)
     try:
         run_api(settings)
     finally:
@@ -76,6 +85,7 @@ def main(argv: list[str] | None = None) -> None:
         "flower", help="run Flower, the Celery monitor (127.0.0.1:5555 unless FLOWER_ADDRESS/--port say)"
     )
     commands.add_parser("dev", help="run the API and a worker together, for local use")
+    auth_cli.add_commands(commands)
     args, extra = parser.parse_known_args(argv)
     settings = _settings_or_exit()
     if args.command == "api":
@@ -85,6 +95,8 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "beat":
         beat = [sys.executable, "-m", "celery", "-A", "filegate.worker", "beat", "-l", "INFO", *extra]
         os.execv(sys.executable, beat)
+    elif args.command in ("apps", "users"):
+        auth_cli.run(settings, args)
     elif args.command == "flower":
         # Flower can also revoke tasks and stop workers: it listens on loopback unless told
         # otherwise, and then belongs behind --basic-auth or a proxy (see README).

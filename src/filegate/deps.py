@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 
+from filegate.auth.limits import RateLimiter
+from filegate.auth.principal import Principal
+from filegate.auth.service import AuthService
 from filegate.settings import Settings
 from filegate.storage.base import Storage
 from filegate.tickets.events import EventHub
@@ -38,8 +41,29 @@ def get_event_hub(request: Request) -> EventHub:
     return hub
 
 
+def get_auth_service(request: Request) -> AuthService:
+    service: AuthService = request.app.state.auth_service
+    return service
+
+
+def get_rate_limiter(request: Request) -> RateLimiter:
+    limiter: RateLimiter = request.app.state.rate_limiter
+    return limiter
+
+
+async def get_principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    """The caller, from its bearer token (401 without a valid one); anyone with auth off."""
+    auth: AuthService = request.app.state.auth_service
+    principal = await auth.principal(authorization)
+    request.state.principal = principal
+    return principal
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
 TicketServiceDep = Annotated[TicketService, Depends(get_ticket_service)]
 TicketStoreDep = Annotated[TicketStore, Depends(get_ticket_store)]
 EventHubDep = Annotated[EventHub, Depends(get_event_hub)]
+AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
+RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

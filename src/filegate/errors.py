@@ -19,6 +19,10 @@ class FilegateError(Exception):
     def to_body(self) -> dict[str, Any]:
         return {"error": self.error, "detail": self.detail, **self.extra}
 
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the answer needs beside its body."""
+        return {}
+
 
 class InvalidRequest(FilegateError):
     status_code = 422

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from filegate.units import parse_duration, parse_size
+from filegate.units import parse_duration, parse_rate, parse_size
 
 SizeBytes = Annotated[int, BeforeValidator(parse_size)]
 DurationSeconds = Annotated[int, BeforeValidator(parse_duration)]
@@ -18,6 +18,14 @@ BudgetBytes = Annotated[
 ]
 OptionalSizeBytes = Annotated[
     int | None, BeforeValidator(lambda value: None if value in ("", None) else parse_size(value))
+]
+
+OptionalPath = Annotated[Path | None, BeforeValidator(lambda value: None if value in ("", None) else value)]
+# NoDecode: '60/minute' is text to parse, not JSON as pydantic-settings reads tuples.
+RatePerSeconds = Annotated[
+    tuple[int, int],
+    NoDecode,
+    BeforeValidator(lambda value: parse_rate(value) if isinstance(value, str) else value),
 ]
 
 _DEV_SECRET = "dev-only-signing-secret-change-me"
@@ -106,6 +114,32 @@ class Settings(BaseSettings):
         description="Longest build; the broker redelivers unacknowledged work only after this.",
     )
     progress_interval_ms: int = Field(250, ge=10, description="Least time between progress events.")
+    auth: Literal["on", "off"] = Field(
+        "on", description="'off' lets anyone do anything, for experiments only (warned at start)."
+    )
+    admin_token: str = Field(
+        "", description="Bearer token of the administrator (apps, users); empty: CLI only."
+    )
+    session_lifetime: DurationSeconds = Field(12 * 3600, description="How long a login session lasts.")
+    login_free_failures: int = Field(
+        3, ge=1, description="Failed logins per user or address before each next try is delayed."
+    )
+    login_max_delay: DurationSeconds = Field(
+        300, description="Longest delay imposed after repeated failed logins (it doubles up to this)."
+    )
+    rate_downloads: RatePerSeconds = Field(
+        (60, 60), description="POST /download per principal ('60/minute', '10/30s')."
+    )
+    rate_logins: RatePerSeconds = Field((20, 60), description="POST /auth/login per client address.")
+    licence_file: OptionalPath = Field(
+        None, description="The licence file; empty: community limits (see docs/licence.md)."
+    )
+    licence_public_key: str = Field(
+        "", description="Ed25519 public key (base64) that licences are verified with."
+    )
+    licence_check_interval: DurationSeconds = Field(
+        300, description="How often the licence file is read and verified again."
+    )
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:
@@ -115,6 +149,8 @@ class Settings(BaseSettings):
             raise ValueError("FILEGATE_DEFAULT_SPLIT_SIZE is smaller than FILEGATE_MIN_SPLIT_SIZE")
         if self.sweep_interval <= 0:
             raise ValueError("FILEGATE_SWEEP_INTERVAL must be longer than zero")
+        if self.environment == "production" and self.auth == "on" and 0 < len(self.admin_token) < 32:
+            raise ValueError("FILEGATE_ADMIN_TOKEN must be at least 32 characters in production")
         if self.default_expiry > self.max_expiry:
             raise ValueError("FILEGATE_DEFAULT_EXPIRY is longer than FILEGATE_MAX_EXPIRY")
         return self

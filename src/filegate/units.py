@@ -103,3 +103,15 @@ def format_size(size_bytes: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1000
     raise AssertionError("unreachable")
+
+
+def parse_rate(text: str) -> tuple[int, int]:
+    """(requests, seconds) in a rate such as ``60/minute``, ``10/30s`` or ``1000/1h``."""
+    count, separator, period = text.partition("/")
+    if not separator or not count.strip().isdigit() or int(count) < 1:
+        raise ValueError(f"{text!r} is not a rate; write it like '60/minute' or '10/30s'")
+    period = period.strip()
+    seconds = parse_duration(period if period[:1].isdigit() else f"1 {period}")
+    if seconds < 1:
+        raise ValueError(f"{text!r} has a period shorter than a second")
+    return int(count), seconds

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.client import download_ready, request_download
+from tests.client import api_get, download_ready, request_download
 from tests.conftest import Deployment
 from tests.readers import check_with_all_readers
 from tests.sources import LocalSources
@@ -110,7 +110,7 @@ def test_one_file_is_ready_at_once_with_a_link_to_itself(deployment: Deployment)
 
     assert created.status_code == 202
     assert created.json()["status"] == "ready"
-    result = httpx.get(f"{deployment.base_url}/ticket/{created.json()['ticket_id']}/result").json()
+    result = api_get(deployment.base_url, f"/ticket/{created.json()['ticket_id']}/result").json()
     [part] = result["parts"]
     assert part["name"] == "Bericht für 2023.pdf" and part["size"] == len(data)
     download = httpx.get(part["url"])
@@ -128,7 +128,7 @@ def test_the_one_file_link_serves_the_requested_version_or_nothing(deployment: D
     root = deployment.folder()
     deployment.sources.put(f"{root}/doc.txt", b"version one")
     created = request_download(deployment.base_url, [f"{root}/doc.txt"])
-    result = httpx.get(f"{deployment.base_url}/ticket/{created.json()['ticket_id']}/result").json()
+    result = api_get(deployment.base_url, f"/ticket/{created.json()['ticket_id']}/result").json()
 
     deployment.sources.put(f"{root}/doc.txt", b"version two, longer")
     download = httpx.get(result["parts"][0]["url"])

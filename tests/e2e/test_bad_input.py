@@ -11,7 +11,7 @@ import httpx
 import pytest
 import redis
 
-from tests.client import request_download
+from tests.client import api_get, api_post, request_download
 from tests.conftest import Deployment, deployed
 from tests.services import service_env
 from tests.sources import LocalSources
@@ -56,7 +56,7 @@ def no_new_tickets(strict_deployment: Deployment, redis_url: str) -> Iterator[No
 
 
 def _post(deployment: Deployment, body: Any) -> httpx.Response:
-    return httpx.post(f"{deployment.base_url}/download", json=body, timeout=10)
+    return api_post(deployment.base_url, "/download", json=body, timeout=10)
 
 
 def _error(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -70,8 +70,9 @@ def _error(response: httpx.Response, status: int) -> dict[str, Any]:
 @pytest.mark.usefixtures("no_new_tickets")
 class TestRefusedRequests:
     def test_malformed_json_is_422(self, strict_deployment: Deployment) -> None:
-        response = httpx.post(
-            f"{strict_deployment.base_url}/download",
+        response = api_post(
+            strict_deployment.base_url,
+            "/download",
             content=b'{"paths": ["a"',
             headers={"content-type": "application/json"},
         )
@@ -153,23 +154,25 @@ class TestRefusedRequests:
                 yield b'"docs/a.txt",'
             yield b'"docs/b.txt"]}'
 
-        response = httpx.post(
-            f"{strict_deployment.base_url}/download",
+        response = api_post(
+            strict_deployment.base_url,
+            "/download",
             content=chunks(),
             headers={"content-type": "application/json"},
         )
         _error(response, 413)
 
     def test_unknown_ticket_result_is_404(self, strict_deployment: Deployment) -> None:
-        response = httpx.get(f"{strict_deployment.base_url}/ticket/unknown/result")
+        response = api_get(strict_deployment.base_url, "/ticket/unknown/result")
         assert _error(response, 404)["ticket_id"] == "unknown"
 
 
 def test_symlink_to_a_file_inside_the_root_is_followed(strict_deployment: Deployment) -> None:
     response = request_download(strict_deployment.base_url, ["linked/"])
     assert response.status_code == 202, response.text
-    status = httpx.get(
-        f"{strict_deployment.base_url}/ticket/{response.json()['ticket_id']}/status",
+    status = api_get(
+        strict_deployment.base_url,
+        f"/ticket/{response.json()['ticket_id']}/status",
         headers={"Accept": "application/json"},
     ).json()
     assert status["file_count"] == 2
@@ -178,8 +181,9 @@ def test_symlink_to_a_file_inside_the_root_is_followed(strict_deployment: Deploy
 def test_a_zip_suffix_in_the_name_is_not_doubled(strict_deployment: Deployment) -> None:
     response = request_download(strict_deployment.base_url, ["docs/"], name="Ferien 2023.zip")
     assert response.status_code == 202
-    status = httpx.get(
-        f"{strict_deployment.base_url}/ticket/{response.json()['ticket_id']}/status",
+    status = api_get(
+        strict_deployment.base_url,
+        f"/ticket/{response.json()['ticket_id']}/status",
         headers={"Accept": "application/json"},
     ).json()
     assert status["name"] == "Ferien 2023"

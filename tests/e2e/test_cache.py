@@ -7,7 +7,7 @@ import threading
 
 import httpx
 
-from tests.client import build_folder, download_ready, request_download, wait_final
+from tests.client import api_get, build_folder, download_ready, request_download, wait_final
 from tests.conftest import Deployment
 
 
@@ -28,7 +28,7 @@ def test_an_identical_request_is_ready_at_once_without_a_second_build(deployment
     folder = build_folder(deployment.base_url, first["ticket_id"])
     assert build_folder(deployment.base_url, second.json()["ticket_id"]) == folder
     assert deployment.builds_started(folder) == 1
-    result = httpx.get(f"{deployment.base_url}/ticket/{second.json()['ticket_id']}/result").json()
+    result = api_get(deployment.base_url, f"/ticket/{second.json()['ticket_id']}/result").json()
     assert result["expires_at"] > first["expires_at"]
     assert httpx.get(result["parts"][0]["url"]).status_code == 200
 

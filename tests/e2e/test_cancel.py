@@ -6,13 +6,13 @@ import time
 
 import httpx
 
-from tests.client import current_state, download_ready, eventually, request_download, wait_final
+from tests.client import api_delete, current_state, download_ready, eventually, request_download, wait_final
 from tests.conftest import Deployment
 from tests.sse import read_all
 
 
 def _cancel(deployment: Deployment, ticket_id: str) -> httpx.Response:
-    return httpx.delete(f"{deployment.base_url}/ticket/{ticket_id}", timeout=10)
+    return api_delete(deployment.base_url, f"/ticket/{ticket_id}", timeout=10)
 
 
 def test_a_queued_ticket_is_cancelled_and_never_built(local_deployment: Deployment) -> None:

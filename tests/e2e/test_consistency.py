@@ -12,7 +12,7 @@ import httpx
 import pytest
 from minio import Minio
 
-from tests.client import request_download, wait_final
+from tests.client import api_get, request_download, wait_final
 from tests.conftest import Deployment, deployed, s3_settings
 from tests.services import service_env
 from tests.sources import S3Sources
@@ -51,7 +51,7 @@ def _request_then_change(deployment: Deployment, root: str, change: Any, **optio
 
 
 def _archive(deployment: Deployment, ticket_id: str) -> tuple[dict[str, bytes], dict[str, Any]]:
-    result = httpx.get(f"{deployment.base_url}/ticket/{ticket_id}/result").json()
+    result = api_get(deployment.base_url, f"/ticket/{ticket_id}/result").json()
     blob = httpx.get(result["parts"][0]["url"]).content
     manifest = httpx.get(result["manifest"]["url"]).json()
     with zipfile.ZipFile(io.BytesIO(blob)) as archive:

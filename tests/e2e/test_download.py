@@ -10,9 +10,7 @@ import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
-
-from tests.client import download_ready, request_download, wait_final
+from tests.client import api_get, download_ready, request_download, wait_final
 from tests.conftest import Deployment
 
 
@@ -135,7 +133,7 @@ def test_a_source_deleted_before_the_build_fails_the_ticket_with_its_name(
 
     assert state["status"] == "failed"
     assert f"{root}/vanish.txt" in state["error"]
-    result = httpx.get(f"{local_deployment.base_url}/ticket/{state['ticket_id']}/result")
+    result = api_get(local_deployment.base_url, f"/ticket/{state['ticket_id']}/result")
     assert result.status_code == 409
     assert result.json()["state"]["status"] == "failed"
     leftovers = list(Path(local_deployment.service.env["FILEGATE_OUTPUT_DIR"]).rglob("*"))

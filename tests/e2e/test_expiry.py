@@ -11,7 +11,7 @@ import httpx
 import pytest
 from minio import Minio
 
-from tests.client import build_folder, download_ready, eventually, request_download
+from tests.client import api_get, build_folder, download_ready, eventually, request_download
 from tests.conftest import Deployment, deployed, s3_settings
 from tests.services import service_env
 from tests.sources import LocalSources, S3Sources
@@ -63,12 +63,12 @@ def test_an_expired_archive_is_deleted_and_its_ticket_answers_410_then_404(expir
     ticket = str(body["ticket_id"])
 
     _wait_until(str(body["expires_at"]))
-    gone = httpx.get(f"{expiring.base_url}/ticket/{ticket}/result")
+    gone = api_get(expiring.base_url, f"/ticket/{ticket}/result")
     assert gone.status_code == 410 and gone.json()["expires_at"] == body["expires_at"]
     assert eventually(lambda: not expiring.stored_outputs(folder), timeout=10 * SWEEP_SECONDS)
 
     assert eventually(
-        lambda: httpx.get(f"{expiring.base_url}/ticket/{ticket}/status").status_code == 404,
+        lambda: api_get(expiring.base_url, f"/ticket/{ticket}/status").status_code == 404,
         timeout=GRACE_SECONDS + 10,
     )
 
@@ -97,9 +97,9 @@ def test_an_archive_held_by_two_tickets_lives_until_the_later_expires(expiring: 
 
     _wait_until(early["expires_at"])
     time.sleep(3 * SWEEP_SECONDS)
-    assert httpx.get(f"{expiring.base_url}/ticket/{early['ticket_id']}/result").status_code == 410
+    assert api_get(expiring.base_url, f"/ticket/{early['ticket_id']}/result").status_code == 410
     assert expiring.stored_outputs(folder)
-    result = httpx.get(f"{expiring.base_url}/ticket/{late['ticket_id']}/result").json()
+    result = api_get(expiring.base_url, f"/ticket/{late['ticket_id']}/result").json()
     assert httpx.get(result["parts"][0]["url"]).status_code == 200
 
     _wait_until(late["expires_at"])
@@ -117,7 +117,7 @@ def test_a_ticket_that_expires_while_queued_is_never_built(expiring: Deployment)
     finally:
         expiring.service.start_worker()
 
-    status = httpx.get(f"{expiring.base_url}/ticket/{created['ticket_id']}/status")
+    status = api_get(expiring.base_url, f"/ticket/{created['ticket_id']}/status")
     assert status.status_code == 410
     build_id = expiring.build_id(created["ticket_id"])
     assert eventually(lambda: f"build {build_id} skipped" in expiring.service.worker_log.read_text())

@@ -7,10 +7,9 @@ import subprocess
 import zipfile
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.client import build_folder, request_download, wait_final
+from tests.client import api_get, build_folder, request_download, wait_final
 from tests.conftest import Deployment
 
 BIG = 4 * 1024**3 + 300 * 1024**2
@@ -42,7 +41,7 @@ def test_an_entry_over_4_gib_is_zip64_and_readable(local_deployment: Deployment)
         ticket_id = created.json()["ticket_id"]
         state = wait_final(local_deployment.base_url, ticket_id, timeout=600)
         assert state["status"] == "ready", state
-        result = httpx.get(f"{local_deployment.base_url}/ticket/{state['ticket_id']}/result").json()
+        result = api_get(local_deployment.base_url, f"/ticket/{state['ticket_id']}/result").json()
         [part] = result["parts"]
         folder = build_folder(local_deployment.base_url, ticket_id)
         archive = output / folder / part["name"]

@@ -11,10 +11,9 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.client import build_folder, current_state, request_download, wait_final
+from tests.client import api_get, build_folder, current_state, register_api_key, request_download, wait_final
 from tests.conftest import Deployment
 from tests.services import Service, free_port, redis_server, running, service_env, wait_for_port
 from tests.sources import LocalSources
@@ -88,10 +87,12 @@ def test_api_answers_503_while_redis_is_down(tmp_path: Path) -> None:
     (tmp_path / "files" / "a.txt").write_bytes(b"a")
     service = Service(service_env(f"redis://127.0.0.1:{free_port()}/0", tmp_path), tmp_path)
     service.start_api()
+    # No app could be registered without Redis; any key: it cannot be checked, so 503, not 401.
+    register_api_key(service.base_url, "fgk_" + "k" * 43)
     try:
         created = request_download(service.base_url, ["a.txt"])
-        status = httpx.get(f"{service.base_url}/ticket/whatever/status")
-        ready = httpx.get(f"{service.base_url}/health/ready")
+        status = api_get(service.base_url, "/ticket/whatever/status")
+        ready = api_get(service.base_url, "/health/ready")
     finally:
         service.stop()
 

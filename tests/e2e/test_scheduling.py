@@ -8,11 +8,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import redis
 
-from tests.client import request_download, wait_final
+from tests.client import api_get, request_download, wait_final
 from tests.conftest import Deployment, deployed
 from tests.services import service_env
 from tests.sources import LocalSources
@@ -144,8 +143,8 @@ def test_smaller_builds_overtake_one_that_waits_for_space(small_budget: Deployme
     for ticket in smalls:
         assert wait_final(small_budget.base_url, ticket)["status"] == "ready"
     assert (
-        httpx.get(
-            f"{small_budget.base_url}/ticket/{big}/status", headers={"Accept": "application/json"}
+        api_get(
+            small_budget.base_url, f"/ticket/{big}/status", headers={"Accept": "application/json"}
         ).json()["status"]
         == "queued"
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.client import current_state, download_ready, request_download
+from tests.client import api_get, auth, current_state, download_ready, request_download
 from tests.conftest import Deployment, deployed
 from tests.services import service_env
 from tests.sources import LocalSources
@@ -50,7 +50,8 @@ def _ready_ticket(deployment: Deployment) -> str:
 
 def test_stream_has_event_stream_headers(local_deployment: Deployment) -> None:
     ticket_id = _ready_ticket(local_deployment)
-    with httpx.stream("GET", f"{local_deployment.base_url}/ticket/{ticket_id}/status") as response:
+    url = f"{local_deployment.base_url}/ticket/{ticket_id}/status"
+    with httpx.stream("GET", url, headers=auth(local_deployment.base_url)) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         assert response.headers["cache-control"] == "no-cache"
@@ -96,7 +97,7 @@ def test_live_events_arrive_while_the_build_runs(local_deployment: Deployment) -
         url = f"{local_deployment.base_url}/ticket/{ticket_id}/status"
 
         def listen() -> None:
-            with httpx.stream("GET", url, timeout=60) as response:
+            with httpx.stream("GET", url, headers=auth(local_deployment.base_url), timeout=60) as response:
                 received.extend(Reader().messages(response.iter_lines()))
 
         listener = threading.Thread(target=listen)
@@ -120,7 +121,7 @@ def test_many_listeners_of_one_ticket_all_get_every_event(local_deployment: Depl
         url = f"{local_deployment.base_url}/ticket/{ticket_id}/status"
 
         def listen(slot: list[Message]) -> None:
-            with httpx.stream("GET", url, timeout=60) as response:
+            with httpx.stream("GET", url, headers=auth(local_deployment.base_url), timeout=60) as response:
                 slot.extend(Reader().messages(response.iter_lines()))
 
         threads = [threading.Thread(target=listen, args=(slot,)) for slot in results]
@@ -140,7 +141,7 @@ def test_keep_alive_comments_flow_while_nothing_happens(idle_deployment: Deploym
     ticket_id = _queued_ticket(idle_deployment)
     reader = Reader()
     url = f"{idle_deployment.base_url}/ticket/{ticket_id}/status"
-    with httpx.stream("GET", url, timeout=10) as response:
+    with httpx.stream("GET", url, headers=auth(idle_deployment.base_url), timeout=10) as response:
         lines = response.iter_lines()
         for message in reader.messages(lines):
             assert message.json()["status"] == "queued"
@@ -155,11 +156,11 @@ def test_clients_leaving_mid_stream_leave_no_listener_behind(idle_deployment: De
     ticket_id = _queued_ticket(idle_deployment)
     url = f"{idle_deployment.base_url}/ticket/{ticket_id}/status"
     for _ in range(20):
-        with httpx.stream("GET", url, timeout=10) as response:
+        with httpx.stream("GET", url, headers=auth(idle_deployment.base_url), timeout=10) as response:
             next(Reader().messages(response.iter_lines()))
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        ready = httpx.get(f"{idle_deployment.base_url}/health/ready").json()
+        ready = api_get(idle_deployment.base_url, "/health/ready").json()
         if ready["sse_listeners"] == 0:
             break
         time.sleep(0.1)
@@ -170,8 +171,8 @@ def test_clients_leaving_mid_stream_leave_no_listener_behind(idle_deployment: De
 
 def test_accept_json_returns_the_current_state_once(local_deployment: Deployment) -> None:
     ticket_id = _ready_ticket(local_deployment)
-    response = httpx.get(
-        f"{local_deployment.base_url}/ticket/{ticket_id}/status", headers={"Accept": "application/json"}
+    response = api_get(
+        local_deployment.base_url, f"/ticket/{ticket_id}/status", headers={"Accept": "application/json"}
     )
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
@@ -181,13 +182,13 @@ def test_accept_json_returns_the_current_state_once(local_deployment: Deployment
 
 
 def test_unknown_ticket_status_is_404(local_deployment: Deployment) -> None:
-    response = httpx.get(f"{local_deployment.base_url}/ticket/no-such-ticket/status")
+    response = api_get(local_deployment.base_url, "/ticket/no-such-ticket/status")
     assert response.status_code == 404
     assert response.json()["error"] == "not_found"
 
 
 def test_result_is_409_while_queued(idle_deployment: Deployment) -> None:
     ticket_id = _queued_ticket(idle_deployment)
-    response = httpx.get(f"{idle_deployment.base_url}/ticket/{ticket_id}/result")
+    response = api_get(idle_deployment.base_url, f"/ticket/{ticket_id}/result")
     assert response.status_code == 409
     assert response.json()["state"]["status"] == "queued"

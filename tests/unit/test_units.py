@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from filegate.units import format_size, parse_duration, parse_size
+from filegate.units import format_size, parse_duration, parse_rate, parse_size
 
 
 @pytest.mark.parametrize(
@@ -68,3 +68,17 @@ def test_any_whole_duration_reads_back(number: int, unit: str) -> None:
 def test_format_size_is_short() -> None:
     assert format_size(999) == "999 B"
     assert format_size(10_000_000_000) == "10.0 GB"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("60/minute", (60, 60)), ("10/30s", (10, 30)), ("1000 / 1h", (1000, 3600)), ("5/day", (5, 86400))],
+)
+def test_rates(text: str, expected: tuple[int, int]) -> None:
+    assert parse_rate(text) == expected
+
+
+@pytest.mark.parametrize("text", ["60", "0/minute", "x/minute", "5/fortnight", "5/0s", "-1/s"])
+def test_malformed_rates(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_rate(text)

@@ -73,6 +73,8 @@ class TicketRecord:
     progress: dict[str, Any] | None = None
     build_id: str | None = None
     """The build this ticket holds; None for a file linked directly."""
+    owner: str = ""
+    """The principal that created it (see auth/principal.py); only it may see the ticket."""
 
     def to_redis(self) -> dict[str, str]:
         fields = {
@@ -82,6 +84,7 @@ class TicketRecord:
             "expires_at": repr(self.expires_at.timestamp()),
             "file_count": str(self.file_count),
             "total_size": str(self.total_size),
+            "owner": self.owner,
         }
         if self.parts:
             fields["parts"] = json.dumps([part.to_dict() for part in self.parts])
@@ -102,6 +105,7 @@ class TicketRecord:
             error=fields.get("error"),
             progress=json.loads(fields["progress"]) if "progress" in fields else None,
             build_id=fields.get("build_id"),
+            owner=fields.get("owner", ""),
         )
 
     @property

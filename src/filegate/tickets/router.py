@@ -7,7 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from filegate.deps import EventHubDep, SettingsDep, TicketServiceDep, TicketStoreDep
+from filegate.deps import (
+    EventHubDep,
+    PrincipalDep,
+    RateLimiterDep,
+    SettingsDep,
+    TicketServiceDep,
+    TicketStoreDep,
+)
 from filegate.tickets.events import follow_ticket
 from filegate.tickets.schemas import DownloadRequest, TicketCreated
 
@@ -21,9 +28,16 @@ SSE_HEADERS = {
 
 
 @router.post("/download", status_code=202, response_model=TicketCreated)
-async def create_download(body: DownloadRequest, service: TicketServiceDep) -> dict[str, Any]:
+async def create_download(
+    body: DownloadRequest,
+    service: TicketServiceDep,
+    principal: PrincipalDep,
+    limiter: RateLimiterDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
     """Snapshot the selection and queue its archive; answers at once with a ticket."""
-    record = await service.create(body)
+    await limiter.hit("download", principal.owner, settings.rate_downloads)
+    record = await service.create(body, principal)
     return {
         "ticket_id": record.ticket_id,
         "status": record.status.value,
@@ -46,6 +60,7 @@ def _wants_json(accept: str | None) -> bool:
 async def ticket_status(
     ticket_id: str,
     service: TicketServiceDep,
+    principal: PrincipalDep,
     store: TicketStoreDep,
     hub: EventHubDep,
     settings: SettingsDep,
@@ -53,7 +68,7 @@ async def ticket_status(
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> Any:
     """The ticket's life as Server-Sent Events; with ``Accept: application/json``, its state once."""
-    record = await service.get(ticket_id)
+    record = await service.get(ticket_id, principal)
     if _wants_json(accept):
         return JSONResponse(record.public_state())
     stream = follow_ticket(store, hub, ticket_id, last_event_id, settings.sse_keepalive)
@@ -61,14 +76,14 @@ async def ticket_status(
 
 
 @router.delete("/ticket/{ticket_id}")
-async def cancel_ticket(ticket_id: str, service: TicketServiceDep) -> JSONResponse:
+async def cancel_ticket(ticket_id: str, service: TicketServiceDep, principal: PrincipalDep) -> JSONResponse:
     """Cancel a queued or preparing ticket: 200 with its state; 409 once it is final."""
-    record = await service.cancel(ticket_id)
+    record = await service.cancel(ticket_id, principal)
     return JSONResponse(record.public_state())
 
 
 @router.get("/ticket/{ticket_id}/result")
-async def ticket_result(ticket_id: str, service: TicketServiceDep) -> JSONResponse:
+async def ticket_result(ticket_id: str, service: TicketServiceDep, principal: PrincipalDep) -> JSONResponse:
     """The archive's parts with their links: 409 while not ready, 410 once expired."""
-    result = await service.result(ticket_id)
+    result = await service.result(ticket_id, principal)
     return JSONResponse(result)

@@ -13,7 +13,8 @@ from starlette.concurrency import run_in_threadpool
 
 from filegate.archive.naming import safe_segment
 from filegate.archive.registry import BuildRecord
-from filegate.errors import Conflict, Gone, InvalidRequest, NotFound, TooLarge, Unavailable
+from filegate.auth.principal import Principal
+from filegate.errors import Conflict, Forbidden, Gone, InvalidRequest, NotFound, TooLarge, Unavailable
 from filegate.scheduling.dispatcher import Admission, current_limits, estimate_bytes, fits_at_all
 from filegate.scheduling.priority import Priority
 from filegate.settings import Settings
@@ -97,7 +98,7 @@ class TicketService:
             )
         return size
 
-    async def create(self, request: DownloadRequest) -> TicketRecord:
+    async def create(self, request: DownloadRequest, principal: Principal) -> TicketRecord:
         if len(request.paths) > self._settings.max_paths:
             raise InvalidRequest(
                 f"at most {self._settings.max_paths} paths may be requested at once",
@@ -105,6 +106,20 @@ class TicketService:
                 max_paths=self._settings.max_paths,
             )
         requested = normalise_paths(request.paths)
+        # Refused before anything is listed: the answer tells nothing of what exists there.
+        outside = [
+            raw
+            for raw, path in zip(request.paths, requested, strict=True)
+            if not principal.may_read(path.path)
+        ]
+        if outside:
+            raise Forbidden("these paths are outside what you may read", field="paths", paths=outside)
+        if not principal.may_use(request.priority):
+            raise Forbidden(
+                f"priority {request.priority.value!r} is above your highest, "
+                f"{principal.max_priority.value!r}",
+                field="priority",
+            )
         expiry = self._expiry_seconds(request.expires_in)
         split_size = self._split_size(request.split_size)
         name = archive_name(request.name, requested[0].path, len(requested))
@@ -126,6 +141,7 @@ class TicketService:
             file_count=manifest.file_count,
             total_size=manifest.total_size,
             parts=[direct] if direct else [],
+            owner=principal.owner,
         )
         if direct:
             await self._store.create(record)
@@ -164,10 +180,11 @@ class TicketService:
     def _objects_exist(self, build: BuildRecord) -> bool:
         return all(self._storage.output_exists(part.key) for part in build.parts)
 
-    async def get(self, ticket_id: str) -> TicketRecord:
-        """The ticket, or NotFound; Gone once it has expired."""
+    async def get(self, ticket_id: str, principal: Principal) -> TicketRecord:
+        """The caller's ticket, or NotFound (also for another's: no way to probe which ids
+        exist); Gone once it has expired."""
         record = await self._store.get(ticket_id)
-        if record is None:
+        if record is None or not secrets.compare_digest(record.owner, principal.owner):
             raise NotFound("no ticket has this id", ticket_id=ticket_id)
         if record.is_expired or record.status is TicketStatus.EXPIRED:
             raise Gone(
@@ -175,9 +192,9 @@ class TicketService:
             )
         return record
 
-    async def cancel(self, ticket_id: str) -> TicketRecord:
+    async def cancel(self, ticket_id: str, principal: Principal) -> TicketRecord:
         """Cancel a queued or preparing ticket; a build others still hold goes on for them."""
-        record = await self.get(ticket_id)
+        record = await self.get(ticket_id, principal)
         outcome = await self._store.cancel(ticket_id)
         if outcome == "final":
             raise Conflict(
@@ -188,8 +205,8 @@ class TicketService:
         cancelled = await self._store.get(ticket_id)
         return cancelled or record
 
-    async def result(self, ticket_id: str) -> dict[str, Any]:
-        record = await self.get(ticket_id)
+    async def result(self, ticket_id: str, principal: Principal) -> dict[str, Any]:
+        record = await self.get(ticket_id, principal)
         if record.status is not TicketStatus.READY:
             raise Conflict(f"the ticket is {record.status.value}, not ready", state=record.public_state())
         links = [await run_in_threadpool(self._link, part, record) for part in record.parts]

@@ -1,0 +1,1 @@
+"""Who may call: apps, users, sessions, scopes and rate limits."""

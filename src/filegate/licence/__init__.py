@@ -1,0 +1,1 @@
+"""The licence: a signed document of limits, verified at start-up and periodically."""

@@ -1,0 +1,86 @@
+"""Licences: signed terms that verify with the right key only, and their state by date."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from filegate.licence.check import COMMUNITY_LIMITS, LicenceStatus, evaluate
+from filegate.licence.document import LicenceError, Terms, new_key_pair, sign, verify
+from filegate.settings import Settings
+
+TERMS = Terms(
+    licensee="Example Ltd",
+    expires=date(2030, 1, 31),
+    max_concurrent_builds=8,
+    max_archive_size=500 * 1000**3,
+    features=("split",),
+    licence_id="abc123",
+    issued=date(2026, 11, 24),
+)
+
+
+def test_signed_terms_verify_and_read_back() -> None:
+    private_key, public_key = new_key_pair()
+    assert verify(sign(TERMS, private_key), public_key) == TERMS
+
+
+def test_another_key_does_not_verify() -> None:
+    private_key, _ = new_key_pair()
+    _, other_public = new_key_pair()
+    with pytest.raises(LicenceError, match="signature does not match"):
+        verify(sign(TERMS, private_key), other_public)
+
+
+def test_altered_terms_do_not_verify() -> None:
+    private_key, public_key = new_key_pair()
+    payload, signature = sign(TERMS, private_key).split(".")
+    terms = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    raised = terms.replace(b'"max_concurrent_builds":8', b'"max_concurrent_builds":80')
+    assert raised != terms
+    forged = base64.urlsafe_b64encode(raised).rstrip(b"=").decode()
+    with pytest.raises(LicenceError, match="signature does not match"):
+        verify(f"{forged}.{signature}", public_key)
+
+
+@pytest.mark.parametrize("text", ["", "no-dot", "!!!.???", "e30.AAAA"])
+def test_garbage_is_refused_with_a_reason(text: str) -> None:
+    _, public_key = new_key_pair()
+    with pytest.raises(LicenceError):
+        verify(text, public_key)
+
+
+def _settings(tmp_path: Path, text: str | None, public_key: str) -> Settings:
+    licence = tmp_path / "licence.txt"
+    if text is not None:
+        licence.write_text(text)
+    return Settings(licence_file=licence, licence_public_key=public_key)
+
+
+def test_state_by_date_and_signature(tmp_path: Path) -> None:
+    private_key, public_key = new_key_pair()
+    settings = _settings(tmp_path, sign(TERMS, private_key), public_key)
+
+    valid = evaluate(settings, datetime(2030, 1, 31, 23, 0, tzinfo=UTC))
+    assert valid.status is LicenceStatus.VALID and valid.allows_new_downloads
+    assert valid.limits.max_concurrent_builds == 8
+
+    expired = evaluate(settings, datetime(2030, 2, 1, tzinfo=UTC))
+    assert expired.status is LicenceStatus.EXPIRED and not expired.allows_new_downloads
+    assert "2030-01-31" in expired.reason
+
+    _, other_public = new_key_pair()
+    tampered = evaluate(_settings(tmp_path, sign(TERMS, private_key), other_public))
+    assert tampered.status is LicenceStatus.INVALID and not tampered.allows_new_downloads
+
+
+def test_no_licence_means_community_limits_and_a_missing_file_is_refused(tmp_path: Path) -> None:
+    community = evaluate(Settings(licence_file=None))
+    assert community.status is LicenceStatus.COMMUNITY and community.limits == COMMUNITY_LIMITS
+    missing = evaluate(_settings(tmp_path / "nowhere", None, new_key_pair()[1]))
+    assert missing.status is LicenceStatus.INVALID and "cannot be read" in missing.reason
+    no_key = evaluate(_settings(tmp_path, "x.y", ""))
+    assert no_key.status is LicenceStatus.INVALID and "PUBLIC_KEY" in no_key.reason
