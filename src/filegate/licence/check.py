@@ -83,7 +83,9 @@ class LicenceState:
             )
         for feature, used in (("split", split), ("priorities", high_priority)):
             if used and feature not in self.limits.features:
-                raise Forbidden(f"the licence does not include the {feature!r} feature", licence=self.status.value)
+                raise Forbidden(
+                    f"the licence does not include the {feature!r} feature", licence=self.status.value
+                )
 
 
 def evaluate(settings: Settings, today: datetime | None = None) -> LicenceState:

@@ -107,7 +107,9 @@ def verify(text: str, public_key: str) -> Terms:
     try:
         key.verify(signature, payload)
     except InvalidSignature:
-        raise LicenceError("the licence's signature does not match: it was altered or not issued for this key") from None
+        raise LicenceError(
+            "the licence's signature does not match: it was altered or not issued for this key"
+        ) from None
     try:
         data = json.loads(payload)
     except ValueError:
