@@ -21,6 +21,8 @@ from filegate.body_limit import BodyLimitMiddleware
 from filegate.connections import async_redis
 from filegate.errors import FilegateError
 from filegate.health.router import router as health_router
+from filegate.licence.check import LicenceCheck
+from filegate.licence.router import router as licence_router
 from filegate.links.router import router as links_router
 from filegate.scheduling.dispatcher import Admission
 from filegate.settings import Settings, load_settings
@@ -94,6 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             LoginThrottle(client, settings.login_free_failures, settings.login_max_delay),
         )
         app.state.rate_limiter = RateLimiter(client)
+        licence = LicenceCheck(settings)
+        app.state.licence = licence
         store = TicketStore(client, settings.expired_grace)
         hub = EventHub(hub_client)
         app.state.settings = settings
@@ -101,7 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.storage = storage
         app.state.ticket_store = store
         app.state.event_hub = hub
-        app.state.ticket_service = TicketService(settings, store, storage, enqueue)
+        app.state.ticket_service = TicketService(settings, store, storage, enqueue, licence)
         try:
             yield
         finally:
@@ -122,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RedisError, _redis_error)
     app.include_router(tickets_router)
     app.include_router(auth_router)
+    app.include_router(licence_router)
     app.include_router(links_router)
     app.include_router(health_router)
     return app

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from filegate.auth import cli as auth_cli
 from filegate.auth.cli import dev_api_key
+from filegate.licence import cli as licence_cli
 from filegate.settings import Settings, SettingsError, StorageKind, load_settings
 
 
@@ -86,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     commands.add_parser("dev", help="run the API and a worker together, for local use")
     auth_cli.add_commands(commands)
+    licence_cli.add_commands(commands)
     args, extra = parser.parse_known_args(argv)
     settings = _settings_or_exit()
     if args.command == "api":
@@ -95,6 +97,8 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "beat":
         beat = [sys.executable, "-m", "celery", "-A", "filegate.worker", "beat", "-l", "INFO", *extra]
         os.execv(sys.executable, beat)
+    elif args.command == "licence":
+        licence_cli.run(settings, args)
     elif args.command in ("apps", "users"):
         auth_cli.run(settings, args)
     elif args.command == "flower":

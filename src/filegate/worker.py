@@ -16,6 +16,7 @@ from kombu import Queue
 
 from filegate.archive.registry import BuildRegistry
 from filegate.connections import sync_redis
+from filegate.licence.check import LicenceCheck
 from filegate.scheduling.dispatcher import Admission
 from filegate.scheduling.priority import message_priority, queue_arguments, transport_options
 from filegate.scheduling.service import Scheduler
@@ -109,7 +110,7 @@ def worker_context(app: Celery) -> WorkerContext:
             redis=client,
             storage=storage,
             builds=builds,
-            scheduler=Scheduler(builds, settings),
+            scheduler=Scheduler(builds, settings, LicenceCheck(settings)),
         )
         app.filegate_context = context
     return context

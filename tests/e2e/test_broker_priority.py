@@ -14,6 +14,7 @@ import pytest
 
 from tests.client import request_download, wait_final
 from tests.conftest import deployed
+from tests.licences import licence_env
 from tests.services import service_env
 from tests.sources import LocalSources
 
@@ -34,6 +35,8 @@ def test_the_broker_hands_out_builds_by_priority(
         home,
         FILEGATE_BROKER_URL=broker_url,
         FILEGATE_MAX_CONCURRENT_BUILDS="20",
+        # The community licence allows two builds at once: the dispatcher would order them.
+        **licence_env(home),
     )
     with deployed(home, env, LocalSources(home / "files"), worker=False) as deployment:
         priority_of: dict[str, str] = {}

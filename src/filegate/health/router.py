@@ -37,6 +37,9 @@ async def ready(request: Request, storage: StorageDep) -> JSONResponse:
     body = {
         "status": "ok" if healthy else "unavailable",
         "checks": checks,
+        # Reported, not a reason to leave the load balancer: without a valid licence, new
+        # downloads are refused but existing tickets and links must still be served.
+        "licence": request.app.state.licence.state().public(),
         "sse_listeners": request.app.state.event_hub.listener_count,
     }
     return JSONResponse(body, status_code=200 if healthy else 503)

@@ -174,14 +174,15 @@ class Limits:
         ]
 
 
-def current_limits(settings: Settings) -> Limits:
-    """The limits now; ``auto`` measures the output folder's free space (local store only)."""
+def current_limits(settings: Settings, max_builds: int) -> Limits:
+    """The limits now, with at most ``max_builds`` at once (the setting, capped by the licence);
+    ``auto`` measures the output folder's free space (local store only)."""
     budget = -1 if settings.space_budget is None else settings.space_budget
     free = -1
     if settings.space_budget is None and settings.storage is StorageKind.LOCAL:
         settings.output_dir.mkdir(parents=True, exist_ok=True)
         free = max(0, shutil.disk_usage(settings.output_dir).free - settings.space_reserve)
-    return Limits(settings.max_concurrent_builds, budget, free, settings.max_wait * 1000)
+    return Limits(max_builds, budget, free, settings.max_wait * 1000)
 
 
 def fits_at_all(settings: Settings, estimate: int) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from filegate.archive.registry import BuildRegistry, BuildStatus
+from filegate.licence.check import LicenceCheck
 from filegate.scheduling.dispatcher import Admission, current_limits
 from filegate.settings import Settings
 
@@ -12,9 +13,10 @@ log = logging.getLogger(__name__)
 
 
 class Scheduler:
-    def __init__(self, builds: BuildRegistry, settings: Settings) -> None:
+    def __init__(self, builds: BuildRegistry, settings: Settings, licence: LicenceCheck) -> None:
         self._builds = builds
         self._settings = settings
+        self._licence = licence
 
     def finish(self, build_id: str) -> list[Admission]:
         """Release the build's slot (its reservation becomes what it stores) and dispatch;
@@ -32,4 +34,4 @@ class Scheduler:
         return lost
 
     def dispatch(self) -> list[Admission]:
-        return self._builds.dispatch(current_limits(self._settings))
+        return self._builds.dispatch(current_limits(self._settings, self._licence.max_concurrent_builds()))

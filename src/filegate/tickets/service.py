@@ -15,6 +15,7 @@ from filegate.archive.naming import safe_segment
 from filegate.archive.registry import BuildRecord
 from filegate.auth.principal import Principal
 from filegate.errors import Conflict, Forbidden, Gone, InvalidRequest, NotFound, TooLarge, Unavailable
+from filegate.licence.check import LicenceCheck
 from filegate.scheduling.dispatcher import Admission, current_limits, estimate_bytes, fits_at_all
 from filegate.scheduling.priority import Priority
 from filegate.settings import Settings
@@ -60,7 +61,15 @@ def archive_name(requested: str | None, first_path: str, path_count: int) -> str
 
 
 class TicketService:
-    def __init__(self, settings: Settings, store: TicketStore, storage: Storage, enqueue: Enqueue) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: TicketStore,
+        storage: Storage,
+        enqueue: Enqueue,
+        licence: LicenceCheck,
+    ) -> None:
+        self._licence = licence
         self._settings = settings
         self._store = store
         self._storage = storage
@@ -105,6 +114,9 @@ class TicketService:
                 field="paths",
                 max_paths=self._settings.max_paths,
             )
+        licence = self._licence.state()
+        if not licence.allows_new_downloads:
+            raise Forbidden(f"new downloads are refused: {licence.reason}", licence=licence.status.value)
         requested = normalise_paths(request.paths)
         # Refused before anything is listed: the answer tells nothing of what exists there.
         outside = [
@@ -146,6 +158,11 @@ class TicketService:
         if direct:
             await self._store.create(record)
             return record  # one file needs no archive: its own link is ready now
+        licence.require(
+            estimate_bytes(manifest),
+            split=split_size is not None,
+            high_priority=request.priority is Priority.HIGH,
+        )
         if not fits_at_all(self._settings, estimate_bytes(manifest)):
             raise TooLarge(
                 "the archive would be larger than the whole space budget",
@@ -165,7 +182,8 @@ class TicketService:
             record, manifest, fingerprint, secrets.token_urlsafe(12), priority
         )
         if outcome == "new":
-            limits = await run_in_threadpool(current_limits, self._settings)
+            max_builds = self._licence.max_concurrent_builds()
+            limits = await run_in_threadpool(current_limits, self._settings, max_builds)
             for admitted in await self._store.dispatch(limits):
                 try:
                     await run_in_threadpool(self._enqueue, admitted)
