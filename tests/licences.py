@@ -16,10 +16,12 @@ def licence_env(
     max_archive_size: int = 10**12,
     features: tuple[str, ...] = FEATURES,
     public_key: str | None = None,
+    key_pair: tuple[str, str] | None = None,
 ) -> dict[str, str]:
     """FILEGATE_* variables for a licence with these terms (valid for a year unless told),
-    written to ``folder/licence.txt``; ``public_key`` verifies it instead of the signer's own."""
-    private_key, own_public_key = new_key_pair()
+    written to ``folder/licence.txt`` and signed with ``key_pair`` (else a new one);
+    ``public_key`` verifies it instead of the signer's own."""
+    private_key, own_public_key = key_pair or new_key_pair()
     terms = Terms(
         licensee="filegate tests",
         expires=expires or date.today() + timedelta(days=365),

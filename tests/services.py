@@ -66,7 +66,10 @@ def running(
 def redis_server(workdir: Path) -> Iterator[str]:
     port = free_port()
     log = workdir / "redis.log"
-    args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    args = [
+        "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        "--databases", "64",
+    ]  # fmt: skip
     with running(args, log) as process:
         wait_for_port(port, process, log)
         yield f"redis://127.0.0.1:{port}"
