@@ -337,6 +337,9 @@ def in_process_available() -> bool:
 # ---------------------------------------------------------------- the service
 
 
+ADMIN_TOKEN = "bench-admin-token-0123456789abcdef"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -445,6 +448,9 @@ class Filegate:
                 "FILEGATE_LOCAL_ROOT": str(self.root),
                 "FILEGATE_OUTPUT_DIR": str(self.out_dir),
                 "FILEGATE_SIGNING_SECRET": "bench-signing-secret",
+                "FILEGATE_ADMIN_TOKEN": ADMIN_TOKEN,
+                # Measured here: the builds, not the rate limit.
+                "FILEGATE_RATE_DOWNLOADS": "1000000/minute",
             }
         )
         worker_args = [sys.executable, "-m", "celery", "-A", "filegate.worker", "worker", "-Q", "downloads"]
@@ -463,6 +469,14 @@ class Filegate:
             return False
 
         self._wait_until(api_healthy, api, "api.log")
+        # Calls are made as a registered app, as clients in production do (auth is part of the cost).
+        created = self.client.post(
+            "/apps",
+            json={"name": "bench", "scopes": ["/"], "max_priority": "high"},
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        )
+        created.raise_for_status()
+        self.client.headers["Authorization"] = f"Bearer {created.json()['api_key']}"
 
     def builder_pid(self) -> int:
         """The process that runs builds: the pool child under prefork, else the worker itself."""
