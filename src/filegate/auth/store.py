@@ -27,6 +27,17 @@ from filegate.scheduling.priority import Priority
 _P = "filegate:"
 
 
+# KEYS: the key's digest entry. Returns {app id, field, value, ...} or nil.
+_APP_FOR_KEY = """
+local app_id = redis.call('GET', KEYS[1])
+if not app_id then return nil end
+local fields = redis.call('HGETALL', 'filegate:app:' .. app_id)
+if #fields == 0 then return nil end
+table.insert(fields, 1, app_id)
+return fields
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class AppRecord:
     app_id: str
@@ -139,8 +150,12 @@ class AuthStore:
         return [app for app in apps if app is not None]
 
     async def app_for_key(self, key: str) -> AppRecord | None:
-        app_id = await self._redis.get(f"{_P}apikey:{digest(key)}")
-        return await self.get_app(app_id) if app_id else None
+        """The app whose key this is, in one round trip (every authenticated call makes it)."""
+        reply = await self._redis.eval(_APP_FOR_KEY, 1, f"{_P}apikey:{digest(key)}")
+        if not reply:
+            return None
+        app_id, *pairs = reply
+        return AppRecord.from_redis(app_id, dict(zip(pairs[::2], pairs[1::2], strict=True)))
 
     async def rotate_key(self, app: AppRecord) -> str:
         """A new key for ``app``; the old one stops working at once."""
