@@ -24,6 +24,7 @@ from filegate.health.router import router as health_router
 from filegate.licence.check import LicenceCheck
 from filegate.licence.router import router as licence_router
 from filegate.links.router import router as links_router
+from filegate.logs import configure_logging
 from filegate.scheduling.dispatcher import Admission
 from filegate.settings import Settings, load_settings
 from filegate.storage import build_storage
@@ -64,6 +65,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
+    configure_logging(settings.log_level, settings.log_format)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -55,6 +55,8 @@ def run_dev(settings: Settings) -> None:
     if settings.storage is StorageKind.LOCAL:
         settings.local_root.mkdir(parents=True, exist_ok=True)
         settings.output_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("FILEGATE_LOG_FORMAT", "text")
+    settings = load_settings()
     # One worker for both queues, with Celery beat inside it: fine for one machine. In production
     # the queues get their own workers and beat runs once (see README).
     worker = subprocess.Popen(worker_argv("downloads,cleanup", ["--concurrency", "2", "--beat"]))

@@ -114,6 +114,10 @@ class Settings(BaseSettings):
         description="Longest build; the broker redelivers unacknowledged work only after this.",
     )
     progress_interval_ms: int = Field(250, ge=10, description="Least time between progress events.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Least level logged.")
+    log_format: Literal["json", "text"] = Field(
+        "json", description="'json': one object a line; 'text' for people ('filegate dev' uses it)."
+    )
     auth: Literal["on", "off"] = Field(
         "on", description="'off' lets anyone do anything, for experiments only (warned at start)."
     )

@@ -525,7 +525,7 @@ def test_users_are_made_by_their_app_or_the_admin_never_showing_the_password(
     username, password = unique("Ann"), new_password()
     created = caller(auth_deployment, key).post("/users", json={"username": username, "password": password})
     assert created.status_code == 201, created.text
-    assert set(created.json()) == {"username", "app_id", "scopes", "created_at"}
+    assert set(created.json()) == {"user_id", "username", "app_id", "scopes", "created_at"}
     assert created.json()["username"] == username and created.json()["app_id"] == app_id
     assert password not in created.text and "$argon2" not in created.text
 
@@ -588,7 +588,10 @@ def test_bad_user_names_and_short_passwords_are_422(
 
 def test_a_user_logs_in_works_and_logs_out(auth_deployment: Deployment) -> None:
     app_id, key = register_app(auth_deployment, ["shared"])
-    username, password = new_user(auth_deployment, key)
+    username, password = unique("User"), new_password()
+    created = caller(auth_deployment, key).post("/users", json={"username": username, "password": password})
+    assert created.status_code == 201, created.text
+    created_user_id = created.json()["user_id"]
     login = caller(auth_deployment).log_in(username, password)
     assert login.status_code == 200, login.text
     token = login.json()["access_token"]
@@ -600,7 +603,8 @@ def test_a_user_logs_in_works_and_logs_out(auth_deployment: Deployment) -> None:
     assert me.status_code == 200
     assert me.json() == {
         "kind": "user",
-        "id": username.lower(),
+        "id": created_user_id,
+        "name": username,
         "app_id": app_id,
         "scopes": ["shared"],
         "max_priority": "high",

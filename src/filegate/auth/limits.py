@@ -91,8 +91,9 @@ class LoginThrottle:
     async def check(self, username: str, address: str) -> None:
         """Raise TooManyRequests while this user name or address must wait."""
         for _, wait_key in self._keys(username, address):
-            remaining = await self._redis.ttl(wait_key)
-            if remaining > 0:
+            remaining_ms = await self._redis.pttl(wait_key)
+            if remaining_ms > 0:
+                remaining = math.ceil(remaining_ms / 1000)
                 raise TooManyRequests(
                     f"too many failed logins; try again in {remaining} s", retry_after=remaining
                 )

@@ -20,15 +20,17 @@ class PrincipalKind(StrEnum):
 class Principal:
     kind: PrincipalKind
     id: str
-    """The app id, the user name, or '-' when anonymous."""
+    """The app id, the user id (never reused), or '-' when anonymous."""
     app_id: str
     scopes: tuple[str, ...]
     """Normalised path prefixes this principal may read; '' is the whole store."""
     max_priority: Priority
+    name: str = ""
+    """The app's name or the user name, for people to read."""
 
     @property
     def owner(self) -> str:
-        """What a ticket records as its owner."""
+        """What a ticket records as its owner (and what rate limits count by)."""
         return f"{self.kind.value}:{self.id}"
 
     def may_read(self, path: str) -> bool:

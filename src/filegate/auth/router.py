@@ -133,6 +133,7 @@ async def me(principal: PrincipalDep) -> dict[str, Any]:
     return {
         "kind": principal.kind.value,
         "id": principal.id,
+        "name": principal.name,
         "app_id": principal.app_id,
         "scopes": list(principal.scopes),
         "max_priority": principal.max_priority.value,

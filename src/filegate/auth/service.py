@@ -68,7 +68,9 @@ class AuthService:
         if token.startswith(API_KEY_PREFIX):
             app = await self._store.app_for_key(token)
             if app is not None and app.revoked_at is None and same_digest(token, app.key_digest):
-                return Principal(PrincipalKind.APP, app.app_id, app.app_id, app.scopes, app.max_priority)
+                return Principal(
+                    PrincipalKind.APP, app.app_id, app.app_id, app.scopes, app.max_priority, app.name
+                )
             raise Unauthorized("the API key is not valid (unknown, rotated or revoked)")
         raise Unauthorized("the bearer token is neither an API key nor a session token")
 
@@ -78,7 +80,7 @@ class AuthService:
             raise Unauthorized("the session is not valid (unknown, expired or logged out); log in again")
         user = await self._store.get_user(session.username)
         app = await self._store.get_app(session.app_id)
-        if user is None or app is None or app.revoked_at is not None:
+        if user is None or user.user_id != session.user_id or app is None or app.revoked_at is not None:
             raise Unauthorized("the session's user or app no longer exists; log in again")
         return _user_as_principal(user, app)
 
@@ -190,4 +192,4 @@ def _user_as_principal(user: UserRecord, app: AppRecord) -> Principal:
     else:
         # Kept within the app's scopes even if those were narrowed after the user was made.
         scopes = tuple(scope for scope in user.scopes if any(within(scope, own) for own in app.scopes))
-    return Principal(PrincipalKind.USER, user.username.lower(), app.app_id, scopes, app.max_priority)
+    return Principal(PrincipalKind.USER, user.user_id, app.app_id, scopes, app.max_priority, user.username)

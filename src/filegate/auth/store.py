@@ -5,9 +5,9 @@ Keys:
   filegate:apps                     set of app ids
   filegate:app:<id>                 hash: name, scopes, max_priority, created_at, key_digest, revoked_at
   filegate:apikey:<digest>          the app id the key belongs to
-  filegate:user:<name, lower case>  hash: username, app_id, scopes, password_hash, created_at
+  filegate:user:<name, lower case>  hash: user_id, username, app_id, scopes, password_hash, created_at
   filegate:app-users:<app id>       set of user names (lower case)
-  filegate:session:<digest>         hash: username, app_id, expires_at; expires with the session
+  filegate:session:<digest>         hash: user_id, username, app_id, expires_at; expires with it
   filegate:user-sessions:<name>     set of session digests, to end them all at once
 """
 
@@ -74,6 +74,8 @@ class AppRecord:
 
 @dataclass(frozen=True, slots=True)
 class UserRecord:
+    user_id: str
+    """Never reused: a user made later under a freed name is someone else."""
     username: str
     app_id: str
     scopes: tuple[str, ...] | None
@@ -85,6 +87,7 @@ class UserRecord:
     def from_redis(cls, fields: dict[str, str]) -> UserRecord:
         scopes = json.loads(fields["scopes"])
         return cls(
+            user_id=fields["user_id"],
             username=fields["username"],
             app_id=fields["app_id"],
             scopes=None if scopes is None else tuple(scopes),
@@ -94,6 +97,7 @@ class UserRecord:
 
     def public(self) -> dict[str, Any]:
         return {
+            "user_id": self.user_id,
             "username": self.username,
             "app_id": self.app_id,
             "scopes": None if self.scopes is None else list(self.scopes),
@@ -103,6 +107,7 @@ class UserRecord:
 
 @dataclass(frozen=True, slots=True)
 class SessionRecord:
+    user_id: str
     username: str
     app_id: str
     expires_at: float
@@ -184,8 +189,11 @@ class AuthStore:
         self, username: str, app_id: str, scopes: tuple[str, ...] | None, password_hash: str
     ) -> UserRecord | None:
         """The new user, or None when the name is taken (names are unique, case aside)."""
-        record = UserRecord(username, app_id, scopes, password_hash, time.time())
+        record = UserRecord(
+            "usr_" + secrets.token_hex(8), username, app_id, scopes, password_hash, time.time()
+        )
         fields = {
+            "user_id": record.user_id,
             "username": username,
             "app_id": app_id,
             "scopes": json.dumps(None if scopes is None else list(scopes)),
@@ -218,13 +226,14 @@ class AuthStore:
 
     async def open_session(self, user: UserRecord, lifetime: int) -> tuple[str, SessionRecord]:
         token = new_session_token()
-        session = SessionRecord(user.username, user.app_id, time.time() + lifetime)
+        session = SessionRecord(user.user_id, user.username, user.app_id, time.time() + lifetime)
         key = f"{_P}session:{digest(token)}"
         index = f"{_P}user-sessions:{user.username.lower()}"
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(
                 key,
                 mapping={
+                    "user_id": session.user_id,
                     "username": session.username,
                     "app_id": session.app_id,
                     "expires_at": repr(session.expires_at),
@@ -241,7 +250,9 @@ class AuthStore:
         fields = await self._redis.hgetall(f"{_P}session:{digest(token)}")
         if not fields:
             return None
-        session = SessionRecord(fields["username"], fields["app_id"], float(fields["expires_at"]))
+        session = SessionRecord(
+            fields["user_id"], fields["username"], fields["app_id"], float(fields["expires_at"])
+        )
         # Redis expires the key too; this holds even if its clock and ours differ.
         return session if session.expires_at > time.time() else None
 
