@@ -59,7 +59,8 @@ def run_dev(settings: Settings) -> None:
     settings = load_settings()
     # One worker for both queues, with Celery beat inside it: fine for one machine. In production
     # the queues get their own workers and beat runs once (see README).
-    extra = ["--concurrency", "2", "--beat", "--schedule", "data/celerybeat-schedule"]
+    DEV_KEY_FILE.parent.mkdir(parents=True, exist_ok=True)
+    extra = ["--concurrency", "2", "--beat", "--schedule", str(DEV_KEY_FILE.parent / "celerybeat-schedule")]
     worker = subprocess.Popen(worker_argv("downloads,cleanup", extra))
     print(
         f"filegate: API on {settings.effective_public_url} (docs at /docs), worker pid {worker.pid}",
