@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from celery import Celery
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -32,7 +33,7 @@ from filegate.tickets.events import EventHub
 from filegate.tickets.router import router as tickets_router
 from filegate.tickets.service import TicketService
 from filegate.tickets.store import TicketStore
-from filegate.worker import create_celery_app, send_build
+from filegate.worker import CLEANUP_QUEUE, SWEEP_TASK, create_celery_app, send_build
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,20 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": "invalid_request", "detail": detail, "errors": errors}, status_code=422)
 
 
+class CeleryWorkQueue:
+    def __init__(self, celery_app: Celery) -> None:
+        self._celery = celery_app
+
+    def send_build(self, admitted: Admission) -> None:
+        send_build(self._celery, admitted, retry=True, retry_policy=_SEND_RETRY)
+
+    def send_sweep(self) -> None:
+        self._celery.send_task(SWEEP_TASK, queue=CLEANUP_QUEUE, retry=True, retry_policy=_SEND_RETRY)
+
+
+_SEND_RETRY = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5}
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     configure_logging(settings.log_level, settings.log_format)
@@ -79,14 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.exception("the output store could not be prepared; /health/ready will say why")
         celery_app = create_celery_app(settings)
 
-        def enqueue(admitted: Admission) -> None:
-            send_build(
-                celery_app,
-                admitted,
-                retry=True,
-                retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5},
-            )
-
+        work = CeleryWorkQueue(celery_app)
         if settings.auth == "off":
             log.warning(
                 "FILEGATE_AUTH=off: anyone who reaches this port can read every file and every "
@@ -107,7 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.storage = storage
         app.state.ticket_store = store
         app.state.event_hub = hub
-        app.state.ticket_service = TicketService(settings, store, storage, enqueue, licence)
+        app.state.ticket_service = TicketService(settings, store, storage, work, licence)
         try:
             yield
         finally:

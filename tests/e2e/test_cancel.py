@@ -86,7 +86,13 @@ def test_a_shared_build_goes_on_for_the_tickets_still_holding_it(local_deploymen
 def test_cancelling_a_final_or_unknown_ticket(local_deployment: Deployment) -> None:
     root = local_deployment.folder()
     local_deployment.sources.put(f"{root}/a.txt", b"done")
-    body, _ = download_ready(local_deployment.base_url, [f"{root}/"])
-    ready = _cancel(local_deployment, body["ticket_id"])
-    assert ready.status_code == 409 and ready.json()["state"]["status"] == "ready"
+    local_deployment.service.stop_worker()
+    try:
+        created = request_download(local_deployment.base_url, [f"{root}/"])
+        ticket_id = created.json()["ticket_id"]
+        assert _cancel(local_deployment, ticket_id).status_code == 200
+        again = _cancel(local_deployment, ticket_id)
+    finally:
+        local_deployment.service.start_worker()
+    assert again.status_code == 409 and again.json()["state"]["status"] == "cancelled"
     assert _cancel(local_deployment, "no-such-ticket").status_code == 404

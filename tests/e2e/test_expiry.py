@@ -9,9 +9,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from minio import Minio
 
-from tests.client import api_get, build_folder, download_ready, eventually, request_download
+from tests.client import api_delete, api_get, build_folder, download_ready, eventually, request_download
 from tests.conftest import Deployment, deployed, s3_settings
 from tests.services import service_env
 from tests.sources import LocalSources, S3Sources
@@ -149,3 +150,51 @@ def test_leftovers_of_crashed_builds_are_removed(expiring: Deployment) -> None:
         time.sleep(1)
         assert left(), "removed while younger than the longest build"
     assert eventually(lambda: not left(), timeout=STALE_SECONDS + 10 * SWEEP_SECONDS)
+
+
+@pytest.fixture(scope="module")
+def releasing(redis_url: str, workdir: Path) -> Iterator[Deployment]:
+    """A build worker and a cleanup worker but no beat: nothing is swept unless asked for."""
+    home = workdir / "release"
+    (home / "files").mkdir(parents=True)
+    env = service_env(f"{redis_url}/25", home, FILEGATE_SWEEP_INTERVAL="1h")
+    with deployed(home, env, LocalSources(home / "files")) as running:
+        running.service.start_cleanup_worker()
+        yield running
+
+
+def _held_bytes(deployment: Deployment) -> int:
+    client = redis.Redis.from_url(deployment.service.env["FILEGATE_REDIS_URL"], decode_responses=True)
+    return int(client.get("filegate:space:held") or 0)
+
+
+def test_a_released_ticket_ends_and_its_archive_goes_at_once(releasing: Deployment) -> None:
+    body, folder = _ready_folder(releasing, "1 day")
+    ticket_id = str(body["ticket_id"])
+    assert releasing.stored_outputs(folder) and _held_bytes(releasing) > 0
+
+    released = api_delete(releasing.base_url, f"/ticket/{ticket_id}")
+
+    assert released.status_code == 200 and released.json()["status"] == "expired"
+    assert api_get(releasing.base_url, f"/ticket/{ticket_id}/result").status_code == 410
+    assert eventually(lambda: releasing.stored_outputs(folder) == []), "the archive was not deleted"
+    assert eventually(lambda: _held_bytes(releasing) == 0)
+    assert api_delete(releasing.base_url, f"/ticket/{ticket_id}").status_code == 410
+
+
+def test_an_archive_another_ticket_holds_stays_until_that_one_is_released(releasing: Deployment) -> None:
+    root = releasing.folder()
+    releasing.sources.put(f"{root}/shared.txt", b"wanted twice " * 100)
+    first, _ = download_ready(releasing.base_url, [f"{root}/"])
+    second, [blob] = download_ready(releasing.base_url, [f"{root}/"])
+    folder = build_folder(releasing.base_url, str(second["ticket_id"]))
+
+    assert api_delete(releasing.base_url, f"/ticket/{first['ticket_id']}").status_code == 200
+    # The release asked for a sweep; give it time to (wrongly) delete, then check it kept the archive.
+    time.sleep(2)
+    assert releasing.stored_outputs(folder)
+    result = api_get(releasing.base_url, f"/ticket/{second['ticket_id']}/result").json()
+    assert httpx.get(result["parts"][0]["url"], timeout=10).content == blob
+
+    assert api_delete(releasing.base_url, f"/ticket/{second['ticket_id']}").status_code == 200
+    assert eventually(lambda: releasing.stored_outputs(folder) == [])

@@ -238,3 +238,24 @@ def test_admitted_builds_carry_their_priority_to_the_broker(redis_url: str) -> N
         ("normal", Priority.NORMAL),
         ("low", Priority.LOW),
     ]
+
+
+def test_a_build_about_to_expire_is_not_overtaken(redis_url: str) -> None:
+    from filegate.archive.registry import BuildRegistry
+    from filegate.scheduling.dispatcher import Limits
+
+    client = redis.Redis.from_url(f"{redis_url}/13", decode_responses=True)
+    registry = BuildRegistry(client)
+    limits = Limits(max_slots=5, budget=1000, free=-1, max_wait_ms=60_000)
+    now_ms = int(time.time() * 1000)
+    client.flushdb()
+    client.set("filegate:space:held", 600)
+    _queue(client, {"big": (500, now_ms), **{f"small{n}": (100, now_ms) for n in range(3)}})
+    # Its tickets expire in 30 s, less than max_wait: it could not afford to wait behind others.
+    client.hset("filegate:build:big", "expires_at", repr(now_ms / 1000 + 30))
+
+    assert registry.dispatch(limits) == []
+    assert client.hget("filegate:build:big", "position") == "1:waiting_for_space"
+
+    client.hset("filegate:build:big", "expires_at", repr(now_ms / 1000 + 3600))
+    assert [a.build_id for a in registry.dispatch(limits)] == ["small0", "small1", "small2"]

@@ -210,6 +210,35 @@ redis.call('HSET', bkey, 'cancel', '1')
 return 'running'
 """
 
+# ARGV: ticket id, now (epoch s). A ready ticket its owner is done with ends now
+# ('released'; 'not_ready' otherwise): it expires, and its build is held only
+# as long as the other live tickets holding it, so the sweep can delete it and
+# give its space back at once when none does.
+DISCARD_SCRIPT = """
+local p = 'filegate:'
+local tkey = p .. 'ticket:' .. ARGV[1]
+if redis.call('HGET', tkey, 'status') ~= 'ready' then return 'not_ready' end
+redis.call('HSET', tkey, 'status', 'expired', 'expires_at', ARGV[2])
+redis.call('XADD', tkey .. ':events', '*', 'event', 'status', 'data',
+  cjson.encode({status = 'expired', reason = 'released'}))
+local build_id = redis.call('HGET', tkey, 'build_id')
+if not build_id then return 'released' end
+local bkey = p .. 'build:' .. build_id
+local held_until = tonumber(ARGV[2])
+for _, other in ipairs(redis.call('SMEMBERS', bkey .. ':tickets')) do
+  local okey = p .. 'ticket:' .. other
+  local status = redis.call('HGET', okey, 'status')
+  if status == 'queued' or status == 'preparing' or status == 'ready' then
+    held_until = math.max(held_until, tonumber(redis.call('HGET', okey, 'expires_at')))
+  end
+end
+if redis.call('HGET', bkey, 'status') == 'ready' then
+  redis.call('HSET', bkey, 'expires_at', held_until)
+  redis.call('ZADD', p .. 'builds:expiry', held_until, build_id)
+end
+return 'released'
+"""
+
 # ARGV: build id, now (epoch s). 'gone', 'held' (a live ticket holds it),
 # 'busy' (still building: next sweep) or 'delete' (it is now deleting: no
 # new request can reach it, and its tickets are marked expired).

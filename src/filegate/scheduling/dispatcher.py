@@ -5,7 +5,8 @@ builds wait in a sorted set (priority, then arrival). One Lua script walks it
 in order and admits each build that fits: a build that does not fit in the
 free space is passed over for later ones that do (backfill), so no slot idles
 while work waits; but once the first build passed over has waited longer than
-``max_wait``, nothing overtakes it any more until it fits (no starvation).
+``max_wait``, or has less than ``max_wait`` left before its tickets expire,
+nothing overtakes it any more until it fits (no starvation).
 Running the script twice at once is harmless: Redis runs scripts one at a time,
 and each admitted build leaves the queue as it is admitted.
 
@@ -70,7 +71,11 @@ for i = 1, #queued, 2 do
   else
     if reason == 'waiting_for_space' and not fits then
       local queued_at = tonumber(redis.call('HGET', bkey, 'queued_at') or now)
-      if now - queued_at > max_wait then starving = true end
+      -- nor may it be overtaken when it has less than max_wait left to live
+      local expires_at = tonumber(redis.call('HGET', bkey, 'expires_at') or '-1')
+      if now - queued_at > max_wait or (expires_at >= 0 and expires_at * 1000 - now < max_wait) then
+        starving = true
+      end
     end
     position = position + 1
     local shown = tostring(position) .. ':' .. reason

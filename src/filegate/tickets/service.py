@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 import posixpath
 import secrets
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
 
@@ -31,7 +30,20 @@ from filegate.units import format_size, parse_duration, parse_size
 
 log = logging.getLogger(__name__)
 
-Enqueue = Callable[[Admission], None]
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class WorkQueue(Protocol):
+    """Where the API sends work for the workers (Celery in production)."""
+
+    def send_build(self, admitted: Admission) -> None: ...
+
+    def send_sweep(self) -> None:
+        """Look for archives no live ticket holds now, rather than at the next periodic sweep."""
+
+
 _FORBIDDEN_NAME_CHARACTERS = set("/\\\x00")
 MAX_NAME_LENGTH = 200
 
@@ -66,14 +78,14 @@ class TicketService:
         settings: Settings,
         store: TicketStore,
         storage: Storage,
-        enqueue: Enqueue,
+        work: WorkQueue,
         licence: LicenceCheck,
     ) -> None:
         self._licence = licence
         self._settings = settings
         self._store = store
         self._storage = storage
-        self._enqueue = enqueue
+        self._work = work
 
     def _expiry_seconds(self, expires_in: str | int | None) -> int:
         if expires_in is None:
@@ -186,7 +198,7 @@ class TicketService:
             limits = await run_in_threadpool(current_limits, self._settings, max_builds)
             for admitted in await self._store.dispatch(limits):
                 try:
-                    await run_in_threadpool(self._enqueue, admitted)
+                    await run_in_threadpool(self._work.send_build, admitted)
                 except Exception as exc:
                     log.exception("could not queue build %s", admitted.build_id)
                     reason = "the build queue cannot be reached"
@@ -211,15 +223,26 @@ class TicketService:
         return record
 
     async def cancel(self, ticket_id: str, principal: Principal) -> TicketRecord:
-        """Cancel a queued or preparing ticket; a build others still hold goes on for them."""
+        """Cancel a queued or preparing ticket (a build others still hold goes on for them), or
+        release a ready one: it expires now, and its archive is deleted unless another live
+        ticket holds it."""
         record = await self.get(ticket_id, principal)
+        if record.status is TicketStatus.READY and await self._store.discard(ticket_id, now()) == "released":
+            log.info("ticket %s released", ticket_id, extra={"ticket_id": ticket_id})
+            if record.build_id is not None:
+                try:
+                    await run_in_threadpool(self._work.send_sweep)
+                except Exception:  # the periodic sweep will find it
+                    log.warning("could not ask for a sweep after releasing %s", ticket_id)
+            released = await self._store.get(ticket_id)
+            return released or record
         outcome = await self._store.cancel(ticket_id)
         if outcome == "final":
             raise Conflict(
                 f"the ticket is {record.status.value}: there is nothing to cancel",
                 state=record.public_state(),
             )
-        log.info("ticket %s cancelled (%s)", ticket_id, outcome)
+        log.info("ticket %s cancelled (%s)", ticket_id, outcome, extra={"ticket_id": ticket_id})
         cancelled = await self._store.get(ticket_id)
         return cancelled or record
 

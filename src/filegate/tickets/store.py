@@ -17,6 +17,7 @@ from filegate.archive.registry import (
     BUILD_TRANSITION_SCRIPT,
     CANCEL_SCRIPT,
     CLAIM_SCRIPT,
+    DISCARD_SCRIPT,
     DROP_SCRIPT,
     BuildRecord,
     BuildStatus,
@@ -116,6 +117,10 @@ class TicketStore:
     async def cancel(self, ticket_id: str) -> str:
         """Cancel the ticket (and its build when no other ticket holds it); see CANCEL_SCRIPT."""
         return str(await self._redis.eval(CANCEL_SCRIPT, 0, ticket_id))
+
+    async def discard(self, ticket_id: str, now: datetime) -> str:
+        """End a ready ticket now; see DISCARD_SCRIPT."""
+        return str(await self._redis.eval(DISCARD_SCRIPT, 0, ticket_id, repr(now.timestamp())))
 
     async def fail_build(self, build_id: str, reason: str) -> None:
         args = transition_args(build_id, BuildStatus.FAILED, {"error": reason}, {"error": reason})
