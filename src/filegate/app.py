@@ -21,6 +21,7 @@ from filegate.auth.store import AuthStore
 from filegate.body_limit import BodyLimitMiddleware
 from filegate.connections import async_redis
 from filegate.errors import FilegateError
+from filegate.health.checks import Readiness, startup_checks
 from filegate.health.router import router as health_router
 from filegate.licence.check import LicenceCheck
 from filegate.licence.router import router as licence_router
@@ -88,11 +89,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The hub's XREAD blocks: its connection must not time out first.
         hub_client = async_redis(settings.redis_url, socket_timeout=None)
         storage = build_storage(settings)
-        try:
-            await run_in_threadpool(storage.prepare)
-        except Exception:
-            log.exception("the output store could not be prepared; /health/ready will say why")
         celery_app = create_celery_app(settings)
+        # Refuses to start (naming what to fix) when a dependency stays unreachable.
+        await run_in_threadpool(startup_checks, settings, storage, celery_app, "api")
 
         work = CeleryWorkQueue(celery_app)
         if settings.auth == "off":
@@ -108,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.rate_limiter = RateLimiter(client)
         licence = LicenceCheck(settings)
         app.state.licence = licence
+        app.state.readiness = Readiness(settings, client, storage, celery_app, licence)
         store = TicketStore(client, settings.expired_grace)
         hub = EventHub(hub_client)
         app.state.settings = settings

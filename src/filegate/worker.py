@@ -7,16 +7,19 @@ reads no environment and opens no connection.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 import redis
-from celery import Celery
+from celery import Celery, signals
 from kombu import Queue
 
 from filegate.archive.registry import BuildRegistry
 from filegate.connections import sync_redis
+from filegate.health.checks import startup_checks
 from filegate.licence.check import LicenceCheck
+from filegate.logs import JsonFormatter
 from filegate.scheduling.dispatcher import Admission
 from filegate.scheduling.priority import message_priority, queue_arguments, transport_options
 from filegate.scheduling.service import Scheduler
@@ -74,6 +77,29 @@ def create_celery_app(settings: Settings) -> Celery:
     )
     app.filegate_settings = settings
     return app
+
+
+def _check_dependencies(sender: Any = None, instance: Any = None, **_: Any) -> None:
+    """Before consuming anything: Redis, the broker and the stores answer, or the worker stops."""
+    app = getattr(instance, "app", None)
+    settings: Settings | None = getattr(app, "filegate_settings", None)
+    if app is None or settings is None:
+        return
+    startup_checks(settings, build_storage(settings), app, "worker")
+
+
+def _log_format(logger: logging.Logger, **_: Any) -> None:
+    """The worker's log lines in FILEGATE_LOG_FORMAT, at FILEGATE_LOG_LEVEL for filegate's own."""
+    settings = load_settings()
+    if settings.log_format == "json":
+        for handler in logger.handlers:
+            handler.setFormatter(JsonFormatter())
+    logging.getLogger("filegate").setLevel(settings.log_level.upper())
+
+
+signals.celeryd_after_setup.connect(_check_dependencies, weak=False, dispatch_uid="filegate-startup-checks")
+signals.after_setup_logger.connect(_log_format, weak=False, dispatch_uid="filegate-log-format")
+signals.after_setup_task_logger.connect(_log_format, weak=False, dispatch_uid="filegate-task-log-format")
 
 
 def send_build(app: Celery, admitted: Admission, **options: Any) -> None:

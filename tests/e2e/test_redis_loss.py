@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.client import api_get, build_folder, current_state, register_api_key, request_download, wait_final
+from tests.client import api_get, build_folder, current_state, request_download, wait_final
 from tests.conftest import Deployment
 from tests.services import Service, free_port, redis_server, running, service_env, wait_for_port
 from tests.sources import LocalSources
@@ -85,17 +85,22 @@ def test_ticket_survives_its_redis_restarting_mid_build(
 def test_api_answers_503_while_redis_is_down(tmp_path: Path) -> None:
     (tmp_path / "files").mkdir()
     (tmp_path / "files" / "a.txt").write_bytes(b"a")
-    service = Service(service_env(f"redis://127.0.0.1:{free_port()}/0", tmp_path), tmp_path)
-    service.start_api()
-    # No app could be registered without Redis; any key: it cannot be checked, so 503, not 401.
-    register_api_key(service.base_url, "fgk_" + "k" * 43)
-    try:
-        created = request_download(service.base_url, ["a.txt"])
-        status = api_get(service.base_url, "/ticket/whatever/status")
-        ready = api_get(service.base_url, "/health/ready")
-    finally:
-        service.stop()
+    port = free_port()
+    args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    with running(args, tmp_path / "redis.log") as redis_process:
+        wait_for_port(port, redis_process, tmp_path / "redis.log")
+        service = Service(service_env(f"redis://127.0.0.1:{port}/0", tmp_path), tmp_path)
+        service.start_api()
+        try:
+            os.killpg(redis_process.pid, signal.SIGKILL)
+            redis_process.wait()
+            created = request_download(service.base_url, ["a.txt"])
+            status = api_get(service.base_url, "/ticket/whatever/status")
+            ready = api_get(service.base_url, "/health/ready")
+        finally:
+            service.stop()
 
     assert created.status_code == 503 and created.json()["error"] == "unavailable"
     assert status.status_code == 503
-    assert ready.status_code == 503 and ready.json()["checks"]["redis"].startswith("unavailable")
+    assert ready.status_code == 503 and "redis" in ready.json()["failing"]
+    assert ready.json()["checks"]["redis"]["detail"].startswith("unavailable")

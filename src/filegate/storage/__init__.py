@@ -25,6 +25,13 @@ def build_storage(settings: Settings) -> Storage:
             source_bucket=settings.s3_source_bucket,
             output_bucket=settings.s3_output_bucket,
             part_size=settings.s3_part_size,
+            probe_client=make_client(
+                settings.s3_endpoint,
+                settings.s3_access_key,
+                settings.s3_secret_key,
+                settings.s3_region,
+                probe=True,
+            ),
         )
     return LocalStorage(
         root=settings.local_root,

@@ -122,8 +122,17 @@ class Storage(abc.ABC):
         return None
 
     @abc.abstractmethod
+    def check_sources(self) -> None:
+        """Raise StorageUnavailable when the sources cannot be read."""
+
+    @abc.abstractmethod
+    def check_output(self) -> None:
+        """Raise StorageUnavailable when outputs cannot be stored."""
+
     def check(self) -> None:
         """Raise StorageUnavailable when the store cannot be reached."""
+        self.check_sources()
+        self.check_output()
 
 
 class SourceStream(abc.ABC):

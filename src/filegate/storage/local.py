@@ -223,7 +223,10 @@ class LocalStorage(Storage):
     def prepare(self) -> None:
         self.output_dir.mkdir(parents=True, exist_ok=True)
 
-    def check(self) -> None:
-        for folder in (self.root, self.output_dir):
-            if not os.path.isdir(folder) or not os.access(folder, os.R_OK):
-                raise StorageUnavailable(f"{folder} is not a readable folder")
+    def check_sources(self) -> None:
+        if not os.path.isdir(self.root) or not os.access(self.root, os.R_OK | os.X_OK):
+            raise StorageUnavailable(f"{self.root} is not a readable folder")
+
+    def check_output(self) -> None:
+        if not os.path.isdir(self.output_dir) or not os.access(self.output_dir, os.W_OK | os.X_OK):
+            raise StorageUnavailable(f"{self.output_dir} is not a writable folder")

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import urllib3
 from minio import Minio
 from minio.datatypes import Object, Part
 from minio.error import S3Error
@@ -32,15 +33,24 @@ _MISSING_CODES = {"NoSuchKey", "NoSuchVersion", "InvalidArgument"}
 _CHANGED_CODES = {"PreconditionFailed"}
 
 
-def make_client(endpoint: str, access_key: str, secret_key: str, region: str) -> Minio:
-    """A client for ``http(s)://host:port``; the fixed region spares a lookup request."""
+def make_client(
+    endpoint: str, access_key: str, secret_key: str, region: str, *, probe: bool = False
+) -> Minio:
+    """A client for ``http(s)://host:port``; the fixed region spares a lookup request. A
+    ``probe`` client (for health checks) gives up after two seconds, without retrying."""
     parts = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
+    http_client = None
+    if probe:
+        http_client = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=2, read=2), retries=urllib3.Retry(total=0), maxsize=2
+        )
     return Minio(
         parts.netloc,
         access_key=access_key,
         secret_key=secret_key,
         secure=parts.scheme == "https",
         region=region,
+        http_client=http_client,
     )
 
 
@@ -140,8 +150,10 @@ class S3Storage(Storage):
         source_bucket: str,
         output_bucket: str,
         part_size: int,
+        probe_client: Minio | None = None,
     ) -> None:
         self._client = client
+        self._probe = probe_client or client
         self._public_client = public_client
         self.source_bucket = source_bucket
         self.output_bucket = output_bucket
@@ -293,10 +305,16 @@ class S3Storage(Storage):
         if not self._client.bucket_exists(self.output_bucket):
             self._client.make_bucket(self.output_bucket)
 
-    def check(self) -> None:
+    def check_sources(self) -> None:
+        self._check_bucket(self.source_bucket)
+
+    def check_output(self) -> None:
+        self._check_bucket(self.output_bucket)
+
+    def _check_bucket(self, bucket: str) -> None:
         try:
-            for bucket in (self.source_bucket, self.output_bucket):
-                if not self._client.bucket_exists(bucket):
-                    raise StorageUnavailable(f"bucket {bucket} does not exist")
+            exists = self._probe.bucket_exists(bucket)
         except (HTTPError, S3Error) as exc:
             raise StorageUnavailable(f"cannot reach the S3 store: {exc}") from exc
+        if not exists:
+            raise StorageUnavailable(f"bucket {bucket} does not exist")
