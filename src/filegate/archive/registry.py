@@ -352,6 +352,10 @@ class BuildRegistry:
         fields = self._redis.hgetall(build_key(build_id))
         return BuildRecord.from_redis(build_id, fields) if fields else None
 
+    def tickets(self, build_id: str) -> list[str]:
+        """The tickets holding the build (for log lines that follow a ticket)."""
+        return sorted(self._redis.smembers(f"{build_key(build_id)}:tickets"))
+
     def manifest(self, build_id: str) -> Manifest | None:
         text = self._redis.get(f"{build_key(build_id)}:manifest")
         return Manifest.from_json(text) if text is not None else None

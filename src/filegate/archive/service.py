@@ -88,7 +88,21 @@ class ArchiveService:
                 self._builds.drop_lease(build_id)
 
     def _run(self, build_id: str, build: BuildRecord, manifest: Manifest) -> BuildStatus:
-        log.info("build %s started: %d files, %d bytes", build_id, manifest.file_count, manifest.total_size)
+        started = time.monotonic()
+        context = {"build_id": build_id, "ticket_ids": self._builds.tickets(build_id)}
+
+        def step(outcome: str, **fields: object) -> dict[str, object]:
+            """The fields of a log line for this build: its tickets, and how long it has run."""
+            duration_ms = round((time.monotonic() - started) * 1000)
+            return {**context, "step": outcome, "duration_ms": duration_ms, **fields}
+
+        log.info(
+            "build %s started: %d files, %d bytes",
+            build_id,
+            manifest.file_count,
+            manifest.total_size,
+            extra=step("started", files=manifest.file_count, source_bytes=manifest.total_size),
+        )
 
         def report(progress: Progress) -> None:
             self._builds.progress(build_id, progress.to_dict())
@@ -115,20 +129,27 @@ class ArchiveService:
             raise
         except BuildCancelled:
             self._builds.transition(build_id, BuildStatus.CANCELLED)
-            log.info("build %s cancelled; its partial output is removed", build_id)
+            log.info("build %s cancelled; its partial output is removed", build_id, extra=step("cancelled"))
             return BuildStatus.CANCELLED
         except FilegateError as exc:
-            log.info("build %s failed: %s", build_id, exc.detail)
+            log.info("build %s failed: %s", build_id, exc.detail, extra=step("failed"))
             return self.fail(build_id, exc.detail)
         except Exception as exc:
-            log.exception("build %s failed", build_id)
+            log.exception("build %s failed", build_id, extra=step("failed"))
             return self.fail(build_id, f"the archive could not be built ({type(exc).__name__}: {exc})")
         files, size = manifest.file_count, manifest.total_size
         report(Progress(files, files, size, size, len(plan), len(plan)))
         encoded = json.dumps([part.to_dict() for part in parts])
         archives = sum(1 for part in parts if part.role == "part")
         self._builds.transition(build_id, BuildStatus.READY, {"parts": archives}, parts=encoded)
-        log.info("build %s ready: %d parts", build_id, archives)
+        stored = sum(part.size for part in parts)
+        log.info(
+            "build %s ready: %d parts, %d bytes",
+            build_id,
+            archives,
+            stored,
+            extra=step("ready", parts=archives, bytes=stored),
+        )
         return BuildStatus.READY
 
     def _cancel_check(self, build_id: str, interval_seconds: float = 0.5) -> Callable[[], bool]:

@@ -169,6 +169,7 @@ class TicketService:
         )
         if direct:
             await self._store.create(record)
+            _log_created(record, "direct")
             return record  # one file needs no archive: its own link is ready now
         licence.require(
             estimate_bytes(manifest),
@@ -181,7 +182,9 @@ class TicketService:
                 limit="space_budget",
                 space_budget=self._settings.space_budget,
             )
-        return await self._hold_build(record, manifest, request.priority)
+        held = await self._hold_build(record, manifest, request.priority)
+        _log_created(held, "archive")
+        return held
 
     async def _hold_build(self, record: TicketRecord, manifest: Manifest, priority: Priority) -> TicketRecord:
         """Reuse the ready build of the same fingerprint, join the one under way, or queue one."""
@@ -281,6 +284,24 @@ class TicketService:
             version_id=part.source_version_id,
         )
         return self._storage.source_link(entry, part.name, record.expires_at)
+
+
+def _log_created(record: TicketRecord, kind: str) -> None:
+    """The first line of a ticket's life: from here its id leads to its build's lines."""
+    log.info(
+        "ticket %s %s",
+        record.ticket_id,
+        record.status.value,
+        extra={
+            "ticket_id": record.ticket_id,
+            "build_id": record.build_id,
+            "principal": record.owner,
+            "kind": kind,
+            "status": record.status.value,
+            "files": record.file_count,
+            "source_bytes": record.total_size,
+        },
+    )
 
 
 def _direct_part(manifest: Manifest) -> Part | None:
