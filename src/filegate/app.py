@@ -27,6 +27,9 @@ from filegate.licence.check import LicenceCheck
 from filegate.licence.router import router as licence_router
 from filegate.links.router import router as links_router
 from filegate.logs import configure_logging
+from filegate.metrics.http import HttpMetrics
+from filegate.metrics.middleware import RequestLogMiddleware
+from filegate.metrics.router import router as metrics_router
 from filegate.scheduling.dispatcher import Admission
 from filegate.settings import Settings, load_settings
 from filegate.storage import build_storage
@@ -131,6 +134,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_request_body)
+    # Added last, so outermost: it sees every answer, the body limit's and the error handlers'.
+    app.state.http_metrics = HttpMetrics()
+    app.add_middleware(RequestLogMiddleware, metrics=app.state.http_metrics)
     app.add_exception_handler(FilegateError, _filegate_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(RedisError, _redis_error)
@@ -139,4 +145,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(licence_router)
     app.include_router(links_router)
     app.include_router(health_router)
+    app.include_router(metrics_router)
     return app

@@ -26,7 +26,10 @@ def run_api(settings: Settings) -> None:
 
     from filegate.app import create_app
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    # No access log: filegate writes its own line per request (filegate.http), in its log format.
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_level="info", access_log=False
+    )
 
 
 def worker_argv(queues: str, extra: list[str]) -> list[str]:

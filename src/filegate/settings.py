@@ -124,6 +124,11 @@ class Settings(BaseSettings):
     admin_token: str = Field(
         "", description="Bearer token of the administrator (apps, users); empty: CLI only."
     )
+    metrics_token: str = Field(
+        "",
+        description="Bearer token Prometheus scrapes GET /metrics with; empty: only clients on "
+        "loopback may scrape.",
+    )
     session_lifetime: DurationSeconds = Field(12 * 3600, description="How long a login session lasts.")
     login_free_failures: int = Field(
         3, ge=1, description="Failed logins per user or address before each next try is delayed."
@@ -155,6 +160,8 @@ class Settings(BaseSettings):
             raise ValueError("FILEGATE_SWEEP_INTERVAL must be longer than zero")
         if self.environment == "production" and self.auth == "on" and 0 < len(self.admin_token) < 32:
             raise ValueError("FILEGATE_ADMIN_TOKEN must be at least 32 characters in production")
+        if self.environment == "production" and 0 < len(self.metrics_token) < 32:
+            raise ValueError("FILEGATE_METRICS_TOKEN must be at least 32 characters in production")
         if self.default_expiry > self.max_expiry:
             raise ValueError("FILEGATE_DEFAULT_EXPIRY is longer than FILEGATE_MAX_EXPIRY")
         return self

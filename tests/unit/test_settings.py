@@ -78,3 +78,13 @@ def test_env_example_lists_every_setting_and_loads(monkeypatch: pytest.MonkeyPat
         assert f"FILEGATE_{name.upper()}=" in text, name
     (tmp_path / ".env").write_text(text)
     assert load_settings().storage is StorageKind.LOCAL
+
+
+def test_production_refuses_a_short_metrics_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FILEGATE_ENVIRONMENT", "production")
+    monkeypatch.setenv("FILEGATE_SIGNING_SECRET", "a-long-random-production-secret")
+    monkeypatch.setenv("FILEGATE_METRICS_TOKEN", "short")
+    with pytest.raises(SettingsError, match="FILEGATE_METRICS_TOKEN"):
+        load_settings()
+    monkeypatch.setenv("FILEGATE_METRICS_TOKEN", "m" * 32)
+    assert load_settings().metrics_token == "m" * 32

@@ -8,7 +8,9 @@ set by expiry, where the sweeper finds the ones no live ticket holds.
 
 Every change is one Lua script, so the build, its tickets and their event
 streams change together. The scripts build key names from ids (a single
-Redis, not a cluster).
+Redis, not a cluster). They also count the states tickets and builds reach in
+``filegate:metrics`` (see metrics/cluster.py), in the same step, so each is
+counted exactly once; through ``redis.pcall``, so counting cannot fail a change.
 """
 
 from __future__ import annotations
@@ -131,6 +133,11 @@ local first = cjson.encode({status = shown, ticket_id = ticket_id})
 redis.call('XADD', events, '*', 'event', 'status', 'data', first)
 redis.call('EXPIREAT', tkey, forget_at)
 redis.call('EXPIREAT', events, forget_at)
+redis.pcall('HINCRBY', p .. 'metrics', 'tickets:created', 1)
+if status == 'ready' then
+  redis.pcall('HINCRBY', p .. 'metrics', 'tickets:ready', 1)
+  redis.pcall('HINCRBY', p .. 'metrics', 'cache_hits', 1)
+end
 return {outcome, build_id}
 """
 
@@ -164,6 +171,10 @@ for _, ticket_id in ipairs(redis.call('SMEMBERS', bkey .. ':tickets')) do
     changed = changed + 1
   end
 end
+if ARGV[2] ~= 'building' then redis.pcall('HINCRBY', p .. 'metrics', 'builds:' .. ARGV[2], 1) end
+if changed > 0 and ARGV[4] ~= 'preparing' then
+  redis.pcall('HINCRBY', p .. 'metrics', 'tickets:' .. ARGV[4], changed)
+end
 return changed
 """
 
@@ -191,6 +202,7 @@ local status = redis.call('HGET', tkey, 'status')
 if status ~= 'queued' and status ~= 'preparing' then return 'final' end
 redis.call('HSET', tkey, 'status', 'cancelled')
 redis.call('XADD', tkey .. ':events', '*', 'event', 'status', 'data', cjson.encode({status = 'cancelled'}))
+redis.pcall('HINCRBY', p .. 'metrics', 'tickets:cancelled', 1)
 local build_id = redis.call('HGET', tkey, 'build_id')
 if not build_id then return 'ticket' end
 local bkey = p .. 'build:' .. build_id
@@ -204,6 +216,7 @@ if redis.call('GET', fpkey) == build_id then redis.call('DEL', fpkey) end
 if redis.call('HGET', bkey, 'status') == 'queued' then
   redis.call('HSET', bkey, 'status', 'cancelled')
   redis.call('ZREM', p .. 'queue', build_id)
+  redis.pcall('HINCRBY', p .. 'metrics', 'builds:cancelled', 1)
   return 'queued'
 end
 redis.call('HSET', bkey, 'cancel', '1')
@@ -221,6 +234,7 @@ if redis.call('HGET', tkey, 'status') ~= 'ready' then return 'not_ready' end
 redis.call('HSET', tkey, 'status', 'expired', 'expires_at', ARGV[2])
 redis.call('XADD', tkey .. ':events', '*', 'event', 'status', 'data',
   cjson.encode({status = 'expired', reason = 'released'}))
+redis.pcall('HINCRBY', p .. 'metrics', 'tickets:expired', 1)
 local build_id = redis.call('HGET', tkey, 'build_id')
 if not build_id then return 'released' end
 local bkey = p .. 'build:' .. build_id
@@ -262,14 +276,17 @@ redis.call('HSET', bkey, 'status', 'deleting')
 local fpkey = p .. 'fingerprint:' .. redis.call('HGET', bkey, 'fingerprint')
 if redis.call('GET', fpkey) == ARGV[1] then redis.call('DEL', fpkey) end
 local event = cjson.encode({status = 'expired'})
+local expired = 0
 for _, ticket_id in ipairs(redis.call('SMEMBERS', bkey .. ':tickets')) do
   local tkey = p .. 'ticket:' .. ticket_id
   local ticket_status = redis.call('HGET', tkey, 'status')
   if ticket_status and ticket_status ~= 'expired' and ticket_status ~= 'cancelled' then
     redis.call('HSET', tkey, 'status', 'expired')
     redis.call('XADD', tkey .. ':events', '*', 'event', 'status', 'data', event)
+    expired = expired + 1
   end
 end
+if expired > 0 then redis.pcall('HINCRBY', p .. 'metrics', 'tickets:expired', expired) end
 return 'delete'
 """
 
@@ -282,7 +299,13 @@ if redis.call('SREM', p .. 'running', ARGV[1]) == 1 then
   -- admitted but never started (its tickets expired first): give the slot back
   redis.call('DECRBY', p .. 'space:reserved', tonumber(redis.call('HGET', bkey, 'reserved') or '0'))
 else
-  redis.call('DECRBY', p .. 'space:held', tonumber(redis.call('HGET', bkey, 'held') or '0'))
+  local held = tonumber(redis.call('HGET', bkey, 'held') or '0')
+  redis.call('DECRBY', p .. 'space:held', held)
+  -- a stored archive deleted (a failed or cancelled build left nothing to delete)
+  if held > 0 then
+    redis.pcall('HINCRBY', p .. 'metrics', 'deletes', 1)
+    redis.pcall('HINCRBY', p .. 'metrics', 'deleted_bytes', held)
+  end
 end
 redis.call('DEL', bkey, bkey .. ':manifest', bkey .. ':tickets')
 redis.call('ZREM', p .. 'builds:expiry', ARGV[1])
@@ -312,6 +335,7 @@ class BuildRecord:
     expires_at: datetime
     options: ArchiveOptions
     parts: list[Part]
+    queued_at: datetime | None = None
 
     @classmethod
     def from_redis(cls, build_id: str, fields: dict[str, str]) -> BuildRecord:
@@ -322,6 +346,9 @@ class BuildRecord:
             expires_at=datetime.fromtimestamp(float(fields["expires_at"]), UTC),
             options=ArchiveOptions(**json.loads(fields["options"])),
             parts=[Part(**part) for part in json.loads(fields.get("parts", "[]"))],
+            queued_at=datetime.fromtimestamp(int(fields["queued_at"]) / 1000, UTC)
+            if fields.get("queued_at")
+            else None,
         )
 
 

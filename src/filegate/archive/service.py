@@ -17,6 +17,7 @@ from filegate.archive.builder import BuildCancelled, Progress, build_parts
 from filegate.archive.parts import part_name, plan_parts
 from filegate.archive.registry import BuildRecord, BuildRegistry, BuildStatus
 from filegate.errors import FilegateError
+from filegate.metrics.cluster import BuildMetrics
 from filegate.scheduling.dispatcher import LEASE_SECONDS
 from filegate.snapshot.manifest import Manifest
 from filegate.storage.base import Storage, StorageUnavailable
@@ -35,8 +36,10 @@ class ArchiveService:
         storage: Storage,
         progress_interval_ms: int = 250,
         lease_seconds: int = LEASE_SECONDS,
+        metrics: BuildMetrics | None = None,
     ) -> None:
         self._lease_seconds = lease_seconds
+        self._metrics = metrics
         self._builds = builds
         self._storage = storage
         self._progress_interval = progress_interval_ms / 1000
@@ -61,7 +64,14 @@ class ArchiveService:
         with self._lease(build_id):
             if not self._builds.transition(build_id, BuildStatus.BUILDING):
                 return None
-            return self._run(build_id, build, manifest)
+            started = time.monotonic()
+            # Only a first start waited in the queue: a build delivered again was building already.
+            if self._metrics and build.status is BuildStatus.QUEUED and build.queued_at is not None:
+                self._metrics.build_started((datetime.now(UTC) - build.queued_at).total_seconds())
+            status, stored_bytes = self._run(build_id, build, manifest)
+            if self._metrics:
+                self._metrics.build_ended(status.value, time.monotonic() - started, stored_bytes)
+            return status
 
     @contextlib.contextmanager
     def _lease(self, build_id: str) -> Iterator[None]:
@@ -87,7 +97,8 @@ class ArchiveService:
             with contextlib.suppress(RedisError):
                 self._builds.drop_lease(build_id)
 
-    def _run(self, build_id: str, build: BuildRecord, manifest: Manifest) -> BuildStatus:
+    def _run(self, build_id: str, build: BuildRecord, manifest: Manifest) -> tuple[BuildStatus, int]:
+        """The status the build ended in, and the bytes it stored."""
         started = time.monotonic()
         context = {"build_id": build_id, "ticket_ids": self._builds.tickets(build_id)}
 
@@ -130,13 +141,14 @@ class ArchiveService:
         except BuildCancelled:
             self._builds.transition(build_id, BuildStatus.CANCELLED)
             log.info("build %s cancelled; its partial output is removed", build_id, extra=step("cancelled"))
-            return BuildStatus.CANCELLED
+            return BuildStatus.CANCELLED, 0
         except FilegateError as exc:
             log.info("build %s failed: %s", build_id, exc.detail, extra=step("failed"))
-            return self.fail(build_id, exc.detail)
+            return self.fail(build_id, exc.detail), 0
         except Exception as exc:
             log.exception("build %s failed", build_id, extra=step("failed"))
-            return self.fail(build_id, f"the archive could not be built ({type(exc).__name__}: {exc})")
+            reason = f"the archive could not be built ({type(exc).__name__}: {exc})"
+            return self.fail(build_id, reason), 0
         files, size = manifest.file_count, manifest.total_size
         report(Progress(files, files, size, size, len(plan), len(plan)))
         encoded = json.dumps([part.to_dict() for part in parts])
@@ -150,7 +162,7 @@ class ArchiveService:
             stored,
             extra=step("ready", parts=archives, bytes=stored),
         )
-        return BuildStatus.READY
+        return BuildStatus.READY, stored
 
     def _cancel_check(self, build_id: str, interval_seconds: float = 0.5) -> Callable[[], bool]:
         """Whether the build was cancelled, asking Redis at most every ``interval_seconds``."""

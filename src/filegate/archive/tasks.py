@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import Task, shared_task
 
 from filegate.archive.service import TRANSIENT_ERRORS, ArchiveService
+from filegate.metrics.cluster import BuildMetrics
 from filegate.worker import send_build, worker_context
 
 MAX_RETRIES = 5
@@ -17,7 +18,11 @@ def build_archive(self: Task, build_id: str) -> str | None:
     context = worker_context(self.app)
     settings = context.settings
     service = ArchiveService(
-        context.builds, context.storage, settings.progress_interval_ms, settings.build_lease
+        context.builds,
+        context.storage,
+        settings.progress_interval_ms,
+        settings.build_lease,
+        BuildMetrics(context.redis),
     )
     try:
         status = service.build(build_id)

@@ -20,8 +20,12 @@ from filegate.storage.local import LocalStorage
 
 router = APIRouter(tags=["links"])
 
+# Their templates: the request metrics count the bytes these routes serve.
+ARCHIVE_ROUTE = "/files/{key:path}"
+SOURCE_ROUTE = "/sources/{path:path}"
 
-@router.api_route("/files/{key:path}", methods=["GET", "HEAD"])
+
+@router.api_route(ARCHIVE_ROUTE, methods=["GET", "HEAD"])
 async def download_file(
     key: str,
     settings: SettingsDep,
@@ -43,7 +47,7 @@ async def download_file(
     return _attachment(path, name)
 
 
-@router.api_route("/sources/{path:path}", methods=["GET", "HEAD"])
+@router.api_route(SOURCE_ROUTE, methods=["GET", "HEAD"])
 async def download_source(
     path: str,
     settings: SettingsDep,

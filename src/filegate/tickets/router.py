@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from filegate.deps import (
@@ -29,6 +29,7 @@ SSE_HEADERS = {
 
 @router.post("/download", status_code=202, response_model=TicketCreated)
 async def create_download(
+    request: Request,
     body: DownloadRequest,
     service: TicketServiceDep,
     principal: PrincipalDep,
@@ -38,6 +39,7 @@ async def create_download(
     """Snapshot the selection and queue its archive; answers at once with a ticket."""
     await limiter.hit("download", principal.owner, settings.rate_downloads)
     record = await service.create(body, principal)
+    request.state.ticket_id = record.ticket_id  # for the request's log line
     return {
         "ticket_id": record.ticket_id,
         "status": record.status.value,

@@ -25,6 +25,7 @@ from filegate.archive.registry import (
     fingerprint_key,
     transition_args,
 )
+from filegate.metrics.cluster import count_direct_ticket
 from filegate.scheduling.dispatcher import (
     DISPATCH_SCRIPT,
     RELEASE_SCRIPT,
@@ -65,6 +66,7 @@ class TicketStore:
             for key in keys:
                 pipe.expireat(key, self._forget_at(record))
             await pipe.execute()
+        await count_direct_ticket(self._redis)
 
     async def claim_build(
         self,

@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from filegate.auth.service import Unauthorized
+from filegate.errors import Forbidden
+from filegate.metrics.cluster import BUILD_DURATION, QUEUE_WAIT
+from filegate.metrics.collector import ClusterCollector, ClusterSnapshot
+from filegate.metrics.middleware import OTHER_ROUTE, request_fields, route_template
+from filegate.metrics.service import authorize_scrape, is_loopback
+
+TOKEN = "metrics-token-0123456789abcdef0123456789"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"])
+def test_loopback_addresses_are_recognised(host: str) -> None:
+    assert is_loopback(host)
+
+
+@pytest.mark.parametrize("host", [None, "", "10.0.0.1", "203.0.113.7", "::ffff:10.0.0.1", "2001:db8::1", "x"])
+def test_other_addresses_are_not_loopback(host: str | None) -> None:
+    assert not is_loopback(host)
+
+
+def test_without_a_token_only_loopback_may_scrape() -> None:
+    authorize_scrape("", None, "127.0.0.1")
+    authorize_scrape("", None, "::1")
+    with pytest.raises(Forbidden):
+        authorize_scrape("", None, "203.0.113.7")
+    with pytest.raises(Forbidden):
+        authorize_scrape("", f"Bearer {TOKEN}", None)
+
+
+@pytest.mark.parametrize("authorization", [None, "", "Bearer", f"Bearer {TOKEN}x", f"Basic {TOKEN}", TOKEN])
+def test_with_a_token_anything_else_answers_401(authorization: str | None) -> None:
+    with pytest.raises(Unauthorized):
+        authorize_scrape(TOKEN, authorization, "127.0.0.1")
+
+
+def test_with_a_token_it_is_enough_from_anywhere() -> None:
+    authorize_scrape(TOKEN, f"Bearer {TOKEN}", "203.0.113.7")
+    authorize_scrape(TOKEN, f"bearer  {TOKEN} ", None)
+
+
+def test_a_value_falls_in_the_smallest_bucket_that_holds_it() -> None:
+    assert QUEUE_WAIT.bucket_field(0) == "queue_wait_seconds:le=0.1"
+    assert QUEUE_WAIT.bucket_field(0.5) == "queue_wait_seconds:le=0.5"
+    assert QUEUE_WAIT.bucket_field(0.51) == "queue_wait_seconds:le=1.0"
+    assert QUEUE_WAIT.bucket_field(10**6) == "queue_wait_seconds:le=+Inf"
+    assert BUILD_DURATION.bucket_field(3, "ready") == "build_duration_seconds:ready:le=5.0"
+
+
+def _exposed(collector: ClusterCollector) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    registry = CollectorRegistry()
+    registry.register(collector)
+    text = generate_latest(registry).decode()
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_the_snapshot_is_shown_with_cumulative_buckets() -> None:
+    fields = {
+        "tickets:created": "5",
+        "tickets:ready": "3",
+        "builds:ready": "2",
+        "cache_hits": "1",
+        "build_bytes": "1234",
+        "queue_wait_seconds:le=0.1": "2",
+        "queue_wait_seconds:le=5.0": "1",
+        "queue_wait_seconds:le=+Inf": "1",
+        "queue_wait_seconds:count": "4",
+        "queue_wait_seconds:sum": "4000.25",
+        "build_duration_seconds:ready:le=1.0": "2",
+        "build_duration_seconds:ready:count": "2",
+        "build_duration_seconds:ready:sum": "1.5",
+    }
+    snapshot = ClusterSnapshot(
+        queue_length=3, builds_running=2, held_bytes=100, reserved_bytes=50, fields=fields
+    )
+    shown = _exposed(ClusterCollector(snapshot, 10**9))
+
+    def at(name: str, **labels: str) -> float:
+        return shown[(name, frozenset(labels.items()))]
+
+    assert at("filegate_cluster_metrics_up") == 1
+    assert at("filegate_queue_length") == 3 and at("filegate_builds_running") == 2
+    assert at("filegate_space_used_bytes") == 150 and at("filegate_space_held_bytes") == 100
+    assert at("filegate_space_budget_bytes") == 10**9
+    assert at("filegate_tickets_total", status="created") == 5
+    assert at("filegate_tickets_total", status="expired") == 0
+    assert at("filegate_builds_total", outcome="ready") == 2
+    assert at("filegate_cache_hits_total") == 1 and at("filegate_build_bytes_total") == 1234
+    assert at("filegate_queue_wait_seconds_bucket", le="0.1") == 2
+    assert at("filegate_queue_wait_seconds_bucket", le="2.5") == 2
+    assert at("filegate_queue_wait_seconds_bucket", le="5.0") == 3
+    assert at("filegate_queue_wait_seconds_bucket", le="+Inf") == 4
+    assert at("filegate_queue_wait_seconds_count") == 4
+    assert at("filegate_queue_wait_seconds_sum") == 4000.25
+    assert at("filegate_build_duration_seconds_bucket", outcome="ready", le="+Inf") == 2
+    assert at("filegate_build_duration_seconds_count", outcome="failed") == 0
+
+
+def test_an_auto_budget_is_not_shown_and_an_unread_snapshot_says_so() -> None:
+    assert not any(
+        name == "filegate_space_budget_bytes"
+        for name, _ in _exposed(ClusterCollector(ClusterSnapshot(), None))
+    )
+    assert _exposed(ClusterCollector(None, 10**9)) == {("filegate_cluster_metrics_up", frozenset()): 0}
+
+
+def test_an_unmatched_request_is_labelled_other_and_its_line_names_no_query() -> None:
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/nowhere",
+        "query_string": b"sig=secret",
+        "client": ("10.1.2.3", 5),
+    }
+    assert route_template(scope) == OTHER_ROUTE
+    fields = request_fields(scope, OTHER_ROUTE, 404, 22, 0.0123)
+    assert fields == {
+        "method": "GET",
+        "route": "other",
+        "path": "/nowhere",
+        "status": 404,
+        "duration_ms": 12.3,
+        "bytes": 22,
+        "client": "10.1.2.3",
+    }
