@@ -86,8 +86,9 @@ def test_an_expired_or_altered_licence_refuses_new_downloads(
         assert shown["status"] in ("expired", "invalid") and reason in shown["reason"]
         assert "public_key" not in json.dumps(shown).lower()
         # Still ready: it serves existing tickets and links, and says why it refuses new ones.
-        ready = httpx.get(f"{deployment.base_url}/health/ready", timeout=10)
-        assert ready.status_code == 200 and reason in ready.json()["licence"]["reason"]
+        # (this deployment runs no cleanup worker: readiness fails for that, never for the licence)
+        ready = httpx.get(f"{deployment.base_url}/health/ready", timeout=10).json()
+        assert ready["failing"] == ["workers"] and reason in ready["licence"]["reason"]
 
 
 def test_a_licence_expiring_while_running_keeps_existing_tickets_and_links(
