@@ -13,7 +13,7 @@ from typing import Any
 
 import redis
 from celery import Celery, signals
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from filegate.archive.registry import BuildRegistry
 from filegate.connections import sync_redis
@@ -43,8 +43,14 @@ def create_celery_app(settings: Settings) -> Celery:
         task_default_queue=DOWNLOADS_QUEUE,
         # Builds carry a message priority (see scheduling/priority.py); deletes do not need one.
         task_queues=[
-            Queue(DOWNLOADS_QUEUE, queue_arguments=queue_arguments(broker)),
-            Queue(CLEANUP_QUEUE),
+            Queue(
+                DOWNLOADS_QUEUE,
+                Exchange(DOWNLOADS_QUEUE),
+                routing_key=DOWNLOADS_QUEUE,
+                queue_arguments=queue_arguments(broker),
+            ),
+            # Its own exchange: bound to the default one, it would also get what goes to downloads.
+            Queue(CLEANUP_QUEUE, Exchange(CLEANUP_QUEUE), routing_key=CLEANUP_QUEUE),
         ],
         # Deletes have their own queue and worker: they never wait behind builds.
         task_routes={

@@ -185,7 +185,8 @@ for _, ticket_id in ipairs(redis.call('SMEMBERS', p .. 'build:' .. ARGV[1] .. ':
   local tkey = p .. 'ticket:' .. ticket_id
   if redis.call('EXISTS', tkey) == 1 then
     redis.call('HSET', tkey, 'progress', ARGV[2])
-    redis.call('XADD', tkey .. ':events', '*', 'event', 'progress', 'data', ARGV[2])
+    -- a long build sends thousands: keep the stream to about the last thousand events
+    redis.call('XADD', tkey .. ':events', 'MAXLEN', '~', 1000, '*', 'event', 'progress', 'data', ARGV[2])
   end
 end
 return 1

@@ -86,7 +86,7 @@ for i = 1, #queued, 2 do
         local tkey = p .. 'ticket:' .. ticket_id
         if redis.call('HGET', tkey, 'status') == 'queued' then
           redis.call('HSET', tkey, 'position', event)
-          redis.call('XADD', tkey .. ':events', '*', 'event', 'position', 'data', event)
+          redis.call('XADD', tkey .. ':events', 'MAXLEN', '~', 1000, '*', 'event', 'position', 'data', event)
         end
       end
     end
