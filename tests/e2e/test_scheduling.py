@@ -259,3 +259,27 @@ def test_a_build_about_to_expire_is_not_overtaken(redis_url: str) -> None:
 
     client.hset("filegate:build:big", "expires_at", repr(now_ms / 1000 + 3600))
     assert [a.build_id for a in registry.dispatch(limits)] == ["small0", "small1", "small2"]
+
+
+def test_an_admitted_build_whose_message_was_lost_gets_its_slot_back(redis_url: str) -> None:
+    from filegate.archive.registry import BuildRegistry
+    from filegate.scheduling.dispatcher import UNSTARTED_SECONDS, Limits
+
+    client = redis.Redis.from_url(f"{redis_url}/13", decode_responses=True)
+    registry = BuildRegistry(client)
+    client.flushdb()
+    now_ms = int(time.time() * 1000)
+    _queue(client, {"lost": (100, now_ms), "dropped": (100, now_ms), "waiting": (100, now_ms)})
+    for name in ("lost", "dropped", "waiting"):
+        client.hset(f"filegate:build:{name}", mapping={"status": "queued", "score": 1})
+    limits = Limits(max_slots=3, budget=-1, free=-1, max_wait_ms=60_000)
+    assert len(registry.dispatch(limits)) == 3 and int(client.get("filegate:space:reserved") or 0) == 300
+    long_ago = now_ms - (UNSTARTED_SECONDS + 60) * 1000
+    client.hset("filegate:build:lost", "admitted_at", long_ago)
+    client.hset("filegate:build:dropped", mapping={"admitted_at": long_ago, "status": "cancelled"})
+
+    assert registry.reclaim_lost() == ["lost"]
+
+    assert client.smembers("filegate:running") == {"waiting"}
+    assert client.zrange("filegate:queue", 0, -1) == ["lost"]
+    assert int(client.get("filegate:space:reserved") or 0) == 100

@@ -28,6 +28,7 @@ from filegate.scheduling.dispatcher import (
     LEASE_SECONDS,
     RECLAIM_SCRIPT,
     RELEASE_SCRIPT,
+    UNSTARTED_SECONDS,
     Admission,
     Limits,
     admissions,
@@ -419,9 +420,10 @@ class BuildRegistry:
         self._redis.delete(lease_key(build_id))
 
     def reclaim_lost(self) -> list[str]:
-        """Builds whose worker died: back in the queue (see RECLAIM_SCRIPT)."""
+        """Builds whose worker died, or whose message was lost: back in the queue (see
+        RECLAIM_SCRIPT)."""
         now_ms = int(datetime.now(UTC).timestamp() * 1000)
-        lost: list[str] = self._redis.eval(RECLAIM_SCRIPT, 0, str(now_ms))
+        lost: list[str] = self._redis.eval(RECLAIM_SCRIPT, 0, str(now_ms), str(UNSTARTED_SECONDS * 1000))
         return lost
 
     def is_cancelled(self, build_id: str) -> bool:

@@ -64,7 +64,7 @@ for i = 1, #queued, 2 do
   if not reason then
     redis.call('ZREM', p .. 'queue', build_id)
     redis.call('SADD', p .. 'running', build_id)
-    redis.call('HSET', bkey, 'reserved', estimate, 'position', 0)
+    redis.call('HSET', bkey, 'reserved', estimate, 'position', 0, 'admitted_at', now)
     reserved = reserved + estimate
     running = running + 1
     table.insert(admitted, {build_id, math.floor(score / weight)})
@@ -117,21 +117,34 @@ def estimate_bytes(manifest: Manifest) -> int:
 
 LEASE_SECONDS = 30
 
-# ARGV: now (ms). Running builds whose worker stopped renewing their lease
-# (killed, machine lost) go back to the front of their priority in the queue,
-# their slot and reservation given back. Returns their ids.
+# A build admitted but not started after this long lost its message (the broker lost it,
+# or its queue was purged): it goes back in the queue. A message merely waiting for a busy
+# worker is at worst sent twice, and the second finds the build started or done.
+UNSTARTED_SECONDS = 600
+
+# ARGV: now (ms), how long an admitted build may stay unstarted (ms). Running builds whose
+# worker stopped renewing their lease (killed, machine lost), and admitted builds whose
+# message never reached a worker, go back to the front of their priority in the queue, their
+# slot and reservation given back; a cancelled one whose message was lost just gives them
+# back. Returns the ids queued again.
 RECLAIM_SCRIPT = """
 local p = 'filegate:'
+local now, unstarted = tonumber(ARGV[1]), tonumber(ARGV[2])
 local lost = {}
 for _, build_id in ipairs(redis.call('SMEMBERS', p .. 'running')) do
   local bkey = p .. 'build:' .. build_id
-  if redis.call('HGET', bkey, 'status') == 'building'
-      and redis.call('EXISTS', p .. 'lease:' .. build_id) == 0 then
+  local status = redis.call('HGET', bkey, 'status')
+  local admitted_at = tonumber(redis.call('HGET', bkey, 'admitted_at') or now)
+  local dead = status == 'building' and redis.call('EXISTS', p .. 'lease:' .. build_id) == 0
+  local stranded = (status == 'queued' or status == 'cancelled') and now - admitted_at > unstarted
+  if dead or stranded then
     redis.call('SREM', p .. 'running', build_id)
     redis.call('DECRBY', p .. 'space:reserved', tonumber(redis.call('HGET', bkey, 'reserved') or '0'))
     redis.call('HSET', bkey, 'reserved', 0)
-    redis.call('ZADD', p .. 'queue', tonumber(redis.call('HGET', bkey, 'score') or ARGV[1]), build_id)
-    table.insert(lost, build_id)
+    if status ~= 'cancelled' then
+      redis.call('ZADD', p .. 'queue', tonumber(redis.call('HGET', bkey, 'score') or ARGV[1]), build_id)
+      table.insert(lost, build_id)
+    end
   end
 end
 return lost
