@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
 .PHONY: help
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -37,6 +37,10 @@ test: lint ## Lint, then the whole test suite against real Redis, S3 server, wor
 .PHONY: bench
 bench: install ## Throughput and memory of archive builds against zip and cat
 	$(PY) bench/run.py
+
+.PHONY: bench-slots
+bench-slots: install ## Build slots kept busy by the dispatcher, against strict FIFO
+	$(PY) bench/slots.py
 
 .PHONY: clean
 clean: ## Remove the virtualenv, caches and local data
