@@ -2,11 +2,13 @@
 
 Celery alone runs tasks first in, first out; filegate decides instead. Queued
 builds wait in a sorted set (priority, then arrival). One Lua script walks it
-in order and admits each build that fits: a build that does not fit in the
-free space is passed over for later ones that do (backfill), so no slot idles
-while work waits; but once the first build passed over has waited longer than
-``max_wait``, or has less than ``max_wait`` left before its tickets expire,
-nothing overtakes it any more until it fits (no starvation).
+in order and admits each build while it fits. The first that does not fit in
+the free space is passed over, and the builds behind it that fit are admitted
+instead, largest first (backfill): no slot idles while a waiting build fits,
+and the small builds are left to run beside the large ones still waiting. Once
+the build passed over has waited longer than ``max_wait``, or has less than
+``max_wait`` left before its tickets expire, nothing overtakes it any more
+until it fits (no starvation).
 Running the script twice at once is harmless: Redis runs scripts one at a time,
 and each admitted build leaves the queue as it is admitted.
 
@@ -44,45 +46,68 @@ local running = redis.call('SCARD', p .. 'running')
 local held = tonumber(redis.call('GET', p .. 'space:held') or '0')
 local reserved = tonumber(redis.call('GET', p .. 'space:reserved') or '0')
 local admitted = {}
-local starving = false
-local position = 0
 local queued = redis.call('ZRANGE', p .. 'queue', 0, 999, 'WITHSCORES')
+local builds = {}
 for i = 1, #queued, 2 do
-  local build_id, score = queued[i], tonumber(queued[i + 1])
-  local bkey = p .. 'build:' .. build_id
-  local estimate = tonumber(redis.call('HGET', bkey, 'estimate') or '0')
-  local fits = (budget < 0 or held + reserved + estimate <= budget)
-    and (free < 0 or reserved + estimate <= free)
-  local reason = false
-  if running >= max_slots then
-    reason = 'waiting_for_slot'
-  elseif not fits then
-    reason = 'waiting_for_space'
-  elseif starving then
-    reason = 'waiting_for_space'
-  end
-  if not reason then
-    redis.call('ZREM', p .. 'queue', build_id)
-    redis.call('SADD', p .. 'running', build_id)
-    redis.call('HSET', bkey, 'reserved', estimate, 'position', 0, 'admitted_at', now)
-    reserved = reserved + estimate
-    running = running + 1
-    table.insert(admitted, {build_id, math.floor(score / weight)})
-  else
-    if reason == 'waiting_for_space' and not fits then
-      local queued_at = tonumber(redis.call('HGET', bkey, 'queued_at') or now)
-      -- nor may it be overtaken when it has less than max_wait left to live
-      local expires_at = tonumber(redis.call('HGET', bkey, 'expires_at') or '-1')
-      if now - queued_at > max_wait or (expires_at >= 0 and expires_at * 1000 - now < max_wait) then
-        starving = true
-      end
+  local bkey = p .. 'build:' .. queued[i]
+  table.insert(builds, {id = queued[i], score = tonumber(queued[i + 1]), key = bkey, order = #builds,
+    estimate = tonumber(redis.call('HGET', bkey, 'estimate') or '0')})
+end
+local function fits(build)
+  return (budget < 0 or held + reserved + build.estimate <= budget)
+    and (free < 0 or reserved + build.estimate <= free)
+end
+local function admit(build)
+  redis.call('ZREM', p .. 'queue', build.id)
+  redis.call('SADD', p .. 'running', build.id)
+  redis.call('HSET', build.key, 'reserved', build.estimate, 'position', 0, 'admitted_at', now)
+  reserved = reserved + build.estimate
+  running = running + 1
+  build.admitted = true
+  table.insert(admitted, {build.id, math.floor(build.score / weight)})
+end
+-- In order while each fits; the first that does not is passed over.
+local passed_over = nil
+for _, build in ipairs(builds) do
+  if running >= max_slots then break end
+  if not fits(build) then passed_over = build break end
+  admit(build)
+end
+-- Backfill: the builds behind it that fit, largest first, so that small ones are left to
+-- run beside the large ones still waiting. Not once the passed-over build has waited
+-- max_wait, or has less than that left to live: then nothing overtakes it (no starvation).
+if passed_over and running < max_slots then
+  local queued_at = tonumber(redis.call('HGET', passed_over.key, 'queued_at') or now)
+  local expires_at = tonumber(redis.call('HGET', passed_over.key, 'expires_at') or '-1')
+  local starving = now - queued_at > max_wait
+    or (expires_at >= 0 and expires_at * 1000 - now < max_wait)
+  if not starving then
+    local candidates = {}
+    for _, build in ipairs(builds) do
+      if build.order > passed_over.order then table.insert(candidates, build) end
     end
+    table.sort(candidates, function(a, b)
+      if a.estimate ~= b.estimate then return a.estimate > b.estimate end
+      return a.order < b.order
+    end)
+    for _, build in ipairs(candidates) do
+      if running >= max_slots then break end
+      if fits(build) then admit(build) end
+    end
+  end
+end
+-- Every build still waiting learns its place and why, when either changed.
+local position = 0
+for _, build in ipairs(builds) do
+  if not build.admitted then
     position = position + 1
+    local reason = 'waiting_for_slot'
+    if running < max_slots or not fits(build) or build == passed_over then reason = 'waiting_for_space' end
     local shown = tostring(position) .. ':' .. reason
-    if redis.call('HGET', bkey, 'position') ~= shown then
-      redis.call('HSET', bkey, 'position', shown)
+    if redis.call('HGET', build.key, 'position') ~= shown then
+      redis.call('HSET', build.key, 'position', shown)
       local event = cjson.encode({position = position, reason = reason})
-      for _, ticket_id in ipairs(redis.call('SMEMBERS', bkey .. ':tickets')) do
+      for _, ticket_id in ipairs(redis.call('SMEMBERS', build.key .. ':tickets')) do
         local tkey = p .. 'ticket:' .. ticket_id
         if redis.call('HGET', tkey, 'status') == 'queued' then
           redis.call('HSET', tkey, 'position', event)
