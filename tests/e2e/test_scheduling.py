@@ -283,3 +283,30 @@ def test_an_admitted_build_whose_message_was_lost_gets_its_slot_back(redis_url: 
     assert client.smembers("filegate:running") == {"waiting"}
     assert client.zrange("filegate:queue", 0, -1) == ["lost"]
     assert int(client.get("filegate:space:reserved") or 0) == 100
+
+
+def test_backfill_takes_the_largest_fitting_build_first(redis_url: str) -> None:
+    from filegate.archive.registry import BuildRegistry
+    from filegate.scheduling.dispatcher import Limits
+
+    client = redis.Redis.from_url(f"{redis_url}/13", decode_responses=True)
+    registry = BuildRegistry(client)
+    client.flushdb()
+    now_ms = int(time.time() * 1000)
+    client.set("filegate:space:held", 500)
+    _queue(
+        client,
+        {
+            "first": (100, now_ms),
+            "huge": (800, now_ms),  # does not fit beside the 500 held bytes
+            "small": (100, now_ms),
+            "medium": (300, now_ms),
+            "small2": (100, now_ms),
+        },
+    )
+    admitted = registry.dispatch(Limits(max_slots=3, budget=1100, free=-1, max_wait_ms=60_000))
+
+    # In order while each fits; behind the one passed over, the largest that fits first.
+    assert [a.build_id for a in admitted] == ["first", "medium", "small"]
+    assert client.hget("filegate:build:huge", "position") == "1:waiting_for_space"
+    assert client.hget("filegate:build:small2", "position") == "2:waiting_for_slot"
