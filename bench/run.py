@@ -337,6 +337,38 @@ def in_process_available() -> bool:
 # ---------------------------------------------------------------- the service
 
 
+def spawn_logged(
+    args: list[str], log: Path, env: dict[str, str] | None, cwd: Path
+) -> subprocess.Popen[bytes]:
+    """A service process writing to ``log``, in its own session, started in ``cwd`` (so no
+    stray .env file is read)."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            args,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
+
+
+def wait_until(
+    ready: Callable[[], bool], process: subprocess.Popen[bytes], log: Path, timeout: float = 60
+) -> None:
+    """Until ``ready()``; raises with the end of ``log`` when the process exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log.read_text(errors="replace")[-3000:] if log.exists() else "(no log)"
+            raise RuntimeError(f"{process.args!r} exited early:\n{tail}")
+        if ready():
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{process.args!r} did not become ready; see {log}")
+
+
 ADMIN_TOKEN = "bench-admin-token-0123456789abcdef"
 
 
@@ -392,29 +424,12 @@ class Filegate:
     def _spawn(
         self, args: list[str], log_name: str, env: dict[str, str] | None = None
     ) -> subprocess.Popen[bytes]:
-        with (self.workdir / log_name).open("ab") as log:
-            process = subprocess.Popen(
-                args,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                cwd=self.workdir,  # no stray .env file is read from here
-                start_new_session=True,
-            )
+        process = spawn_logged(args, self.workdir / log_name, env, self.workdir)
         self.processes.append(process)
         return process
 
     def _wait_until(self, ready: Callable[[], bool], process: subprocess.Popen[bytes], log_name: str) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                tail = (self.workdir / log_name).read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"{process.args!r} exited early:\n{tail}")
-            if ready():
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"{process.args!r} did not become ready; see {self.workdir / log_name}")
+        wait_until(ready, process, self.workdir / log_name)
 
     def start(self) -> None:
         redis_port = free_port()

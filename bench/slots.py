@@ -73,8 +73,10 @@ from run import (
     free_port,
     machine_summary,
     source_revision,
+    spawn_logged,
     stop_process,
     terminate_cleanly,
+    wait_until,
 )
 
 SLOTS_DIR = DATA_DIR / "slots"
@@ -183,28 +185,12 @@ class Deployment:
         self.base_url = f"http://127.0.0.1:{env['FILEGATE_PORT']}"
 
     def spawn(self, args: list[str], log_name: str) -> subprocess.Popen[bytes]:
-        with (self.workdir / log_name).open("ab") as log:
-            process = subprocess.Popen(
-                args,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=self.env,
-                cwd=self.workdir,  # no stray .env file is read from here
-                start_new_session=True,
-            )
+        process = spawn_logged(args, self.workdir / log_name, self.env, self.workdir)
         self.processes.append(process)
         return process
 
     def wait_until(self, ready: Callable[[], bool], process: subprocess.Popen[bytes], log_name: str) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"{process.args!r} exited early:\n{self.tail(log_name)}")
-            if ready():
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"{process.args!r} did not become ready:\n{self.tail(log_name)}")
+        wait_until(ready, process, self.workdir / log_name)
 
     def tail(self, log_name: str, chars: int = 3000) -> str:
         path = self.workdir / log_name
