@@ -37,7 +37,8 @@ def test_a_tickets_life_is_followed_by_its_id(local_deployment: Deployment) -> N
     assert eventually(lambda: any(line.get("step") == "ready" for line in about_ticket(service.worker_log)))
     api_lines = about_ticket(service.workdir / "api.log")
     created = [line for line in api_lines if line["logger"] == "filegate.tickets.service"]
-    assert len(created) == 1 and created[0]["status"] == "queued"
+    # (as the API answered it: a fast worker may have started the build already)
+    assert len(created) == 1 and created[0]["status"] in ("queued", "preparing")
     assert created[0]["principal"].startswith("app:") and created[0]["build_id"]
 
     build_lines = about_ticket(service.worker_log)
