@@ -131,7 +131,8 @@ class Readiness:
         missing = [queue for queue in QUEUES if not found.get(queue)]
         counts = ", ".join(f"{queue}: {len(found.get(queue, []))}" for queue in QUEUES)
         if missing:
-            return Check(False, f"no worker answers on the {' and '.join(missing)} queue ({counts})")
+            queues = " and ".join(missing) + (" queues" if len(missing) > 1 else " queue")
+            return Check(False, f"no worker answers on the {queues} ({counts})")
         return Check(True, f"workers answering per queue: {counts}")
 
     async def _timed(self, call: Callable[[], Awaitable[Any]]) -> Check:
