@@ -662,15 +662,7 @@ def format_table(dataset: Dataset, results: list[Result]) -> str:
                 " ".join(f"{sample.seconds:.2f}" for sample in result.samples),
             )
         )
-    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
-    lines = []
-    for index, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0])] + [
-            cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)
-        ]
-        lines.append("  ".join(cells))
-        if index == 0:
-            lines.append("  ".join("-" * width for width in widths))
+    lines = table_lines(rows)
     title = (
         f"{dataset.name}: {len(dataset.files):,} files in {dataset.folders:,} folders, "
         f"{dataset.total_bytes / MB:,.1f} MB"
@@ -687,6 +679,21 @@ def format_table(dataset: Dataset, results: list[Result]) -> str:
             "snapshot, manifest into Redis, enqueue; it is part of POST→ready)"
         )
     return title + "\n" + "\n".join(lines)
+
+
+def table_lines(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows as aligned text: the first is the header, underlined; the first column left-aligned,
+    the others right-aligned."""
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    lines = []
+    for index, row in enumerate(rows):
+        cells = [row[0].ljust(widths[0])] + [
+            cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)
+        ]
+        lines.append("  ".join(cells))
+        if index == 0:
+            lines.append("  ".join("-" * width for width in widths))
+    return lines
 
 
 def target_lines(dataset: Dataset, results: list[Result]) -> list[str]:

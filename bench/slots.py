@@ -75,6 +75,7 @@ from run import (
     source_revision,
     spawn_logged,
     stop_process,
+    table_lines,
     terminate_cleanly,
     wait_until,
 )
@@ -687,16 +688,7 @@ def format_table(results: list[ModeResult]) -> str:
                 f"{result.other_cpu:.0%}",
             )
         )
-    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
-    lines = []
-    for index, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0])] + [
-            cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)
-        ]
-        lines.append("  ".join(cells))
-        if index == 0:
-            lines.append("  ".join("-" * width for width in widths))
-    return "\n".join(lines)
+    return "\n".join(table_lines(rows))
 
 
 def imported_filegate() -> str:
