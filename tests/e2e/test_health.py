@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from filegate.cli import worker_argv
 from filegate.storage.s3 import make_client
 from tests.client import eventually
 from tests.conftest import Deployment, deployed, s3_settings
@@ -99,18 +100,7 @@ def test_a_process_refuses_to_start_without_redis_and_says_what_to_fix(process: 
             env["FILEGATE_PORT"],
         ]
     else:
-        args = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "filegate.worker",
-            "worker",
-            "-Q",
-            "downloads",
-            "-l",
-            "INFO",
-        ]
+        args = worker_argv("downloads", [])  # what `filegate worker` runs
     finished = _start(args, env, tmp_path)
     output = finished.stdout + finished.stderr
 

@@ -63,10 +63,10 @@ def workers_by_queue(celery_app: Celery) -> dict[str, list[str]]:
     return found
 
 
-def space_check(settings: Settings, client: redis.Redis) -> Check:
+def space_check(settings: Settings, held: int, reserved: int) -> Check:
     """Room for builds: with a fixed budget, what is held and reserved against it; with auto,
     the output folder's free space against the reserve."""
-    used = int(client.get(HELD) or 0) + int(client.get(RESERVED) or 0)
+    used = held + reserved
     if settings.space_budget is not None:
         room = settings.space_budget - used
         detail = f"{used} of {settings.space_budget} bytes of the budget in use"
@@ -105,22 +105,20 @@ class Readiness:
             return self._cached[1]
 
     async def _run(self) -> dict[str, Check]:
-        sync_client = redis.Redis.from_url(
-            self._settings.redis_url, socket_timeout=CHECK_TIMEOUT, socket_connect_timeout=CHECK_TIMEOUT
+        names = ["redis", "broker", "source_store", "output_store", "workers", "space"]
+        results = await asyncio.gather(
+            self._timed(self._ping_redis),
+            self._timed_sync(lambda: broker_answers(self._celery)),
+            self._timed_sync(lambda: self._storage.check_sources() or "readable"),
+            self._timed_sync(lambda: self._storage.check_output() or "writable"),
+            self._timed_sync(self._workers),
+            self._timed(self._space),
         )
-        try:
-            names = ["redis", "broker", "source_store", "output_store", "workers", "space"]
-            results = await asyncio.gather(
-                self._timed(self._ping_redis),
-                self._timed_sync(lambda: broker_answers(self._celery)),
-                self._timed_sync(lambda: self._storage.check_sources() or "readable"),
-                self._timed_sync(lambda: self._storage.check_output() or "writable"),
-                self._timed_sync(self._workers),
-                self._timed_sync(lambda: space_check(self._settings, sync_client)),
-            )
-        finally:
-            sync_client.close()
         return dict(zip(names, results, strict=True))
+
+    async def _space(self) -> Check:
+        held, reserved = await self._redis.mget(HELD, RESERVED)
+        return await run_in_threadpool(space_check, self._settings, int(held or 0), int(reserved or 0))
 
     async def _ping_redis(self) -> str:
         await self._redis.ping()
