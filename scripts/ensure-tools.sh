@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The system programs filegate's tests and benchmarks use; installed from Debian when missing and root.
 set -euo pipefail
+# chromium and chromedriver drive the page in the browser tests; wrk loads the API in bench/.
 # docker-compose only reads compose.yaml in the tests (`config`, no Docker engine needed).
 declare -A package_of=([redis-server]=redis-server [unzip]=unzip [zip]=zip [bsdtar]=libarchive-tools [7z]=p7zip-full
-  [javac]=default-jdk-headless [docker-compose]=docker-compose)
+  [javac]=default-jdk-headless [docker-compose]=docker-compose
+  [chromium]=chromium [chromedriver]=chromium-driver [wrk]=wrk)
 missing=()
 for tool in "${!package_of[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${package_of[$tool]}")

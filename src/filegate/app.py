@@ -19,6 +19,7 @@ from filegate.auth.router import router as auth_router
 from filegate.auth.service import AuthService
 from filegate.auth.store import AuthStore
 from filegate.body_limit import BodyLimitMiddleware
+from filegate.browse.router import router as browse_router
 from filegate.connections import async_redis
 from filegate.errors import FilegateError
 from filegate.health.checks import Readiness, startup_checks
@@ -37,6 +38,7 @@ from filegate.tickets.events import EventHub
 from filegate.tickets.router import router as tickets_router
 from filegate.tickets.service import TicketService
 from filegate.tickets.store import TicketStore
+from filegate.web.router import router as web_router
 from filegate.worker import CLEANUP_QUEUE, SWEEP_TASK, create_celery_app, send_build
 
 log = logging.getLogger(__name__)
@@ -141,9 +143,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(RedisError, _redis_error)
     app.include_router(tickets_router)
+    app.include_router(browse_router)
     app.include_router(auth_router)
     app.include_router(licence_router)
     app.include_router(links_router)
     app.include_router(health_router)
     app.include_router(metrics_router)
+    app.include_router(web_router)
     return app
