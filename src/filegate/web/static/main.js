@@ -1,0 +1,263 @@
+// Wires the page together: sign-in, browsing, the selection, downloads and the event stream.
+
+import { ApiError, get, onUnauthorized, post } from "./api.js";
+import { Browser } from "./browse.js";
+import { Downloads } from "./downloads.js";
+import { EventFeed } from "./events.js";
+import { describeKind } from "./format.js";
+import { Options } from "./options.js";
+import { Selection } from "./selection.js";
+import * as session from "./session.js";
+
+const $ = (id) => document.getElementById(id);
+
+const selection = new Selection();
+const options = new Options({
+  name: $("opt-name"),
+  split: $("opt-split"),
+  splitRow: $("opt-split-row"),
+  expiry: $("opt-expiry"),
+  compression: $("opt-compression"),
+  priority: $("opt-priority"),
+  priorityRow: $("opt-priority-row"),
+});
+const browser = new Browser(
+  { crumbs: $("crumbs"), entries: $("entries"), more: $("more"), status: $("browse-status"), heading: $("browse-title") },
+  selection,
+  showError,
+);
+const downloads = new Downloads(
+  { list: $("tickets"), empty: $("downloads-empty"), heading: $("downloads-title") },
+  { onError: showError, announce },
+);
+const feed = new EventFeed({
+  onEvent(type, data) {
+    if (downloads.has(data.ticket_id)) downloads.apply(type, data);
+    else scheduleTicketsRefresh(); // a ticket made elsewhere (another tab): learn it
+  },
+  onResync: () => refreshTickets(),
+  onConnection(state) {
+    $("connection").hidden = state === "open";
+  },
+  onClosed: () => setTimeout(() => refreshTickets({ reopen: true }), 2000),
+});
+
+// Messages
+
+function showError(error) {
+  const notice = $("notice");
+  let text = error instanceof ApiError ? error.message : "Something went wrong on this page. Reload it and try again.";
+  if (error instanceof ApiError && error.status === 429 && error.retryAfter) {
+    text += ` Try again in ${Math.ceil(error.retryAfter)} seconds.`;
+  }
+  $("notice-text").textContent = text;
+  const paths = error instanceof ApiError ? error.paths : [];
+  $("notice-paths").replaceChildren(
+    ...paths.map((path) => {
+      const item = document.createElement("li");
+      item.textContent = path;
+      return item;
+    }),
+  );
+  notice.hidden = false;
+  if (!(error instanceof ApiError)) console.warn(error);
+}
+
+function clearError() {
+  $("notice").hidden = true;
+}
+
+function announce(text) {
+  // Replacing the text makes screen readers say it, even when it repeats.
+  const announcer = $("announcer");
+  announcer.textContent = "";
+  requestAnimationFrame(() => {
+    announcer.textContent = text;
+  });
+}
+
+// Signing in and out
+
+function showLogin(message) {
+  feed.close();
+  downloads.clear();
+  $("workspace").hidden = true;
+  $("who").hidden = true;
+  $("loading").hidden = true;
+  $("connection").hidden = true;
+  $("login").hidden = false;
+  if (message) showError(new ApiError(401, { detail: message }));
+  $("username").focus();
+}
+
+async function enter(me) {
+  $("login").hidden = true;
+  $("loading").hidden = true;
+  $("workspace").hidden = false;
+  const isAnonymous = me.kind === "anonymous";
+  $("who").hidden = isAnonymous;
+  $("who-text").textContent = isAnonymous ? "" : `Signed in as ${me.name || me.id} (${describeKind(me.kind)})`;
+  try {
+    const licence = await get("/licence");
+    options.configure(licence.limits?.features || [], me.max_priority || "normal");
+  } catch (error) {
+    options.configure([], "normal");
+    if (error.status !== 401) showError(error);
+  }
+  await Promise.all([browser.open(""), refreshTickets({ reopen: true })]);
+}
+
+$("login-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const button = event.submitter;
+  const username = $("username").value.trim();
+  const password = $("password").value;
+  if (!username || !password) return showError(new ApiError(422, { detail: "Enter your user name and password." }));
+  if (button) button.disabled = true;
+  try {
+    const me = await session.signInWithPassword(username, password);
+    clearError();
+    $("password").value = "";
+    await enter(me);
+  } catch (error) {
+    if (error.status === 401) error.message = "The user name or password is not right.";
+    showError(error);
+  } finally {
+    if (button) button.disabled = false;
+  }
+});
+
+$("key-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const key = $("api-key").value.trim();
+  if (!key) return showError(new ApiError(422, { detail: "Paste the app key first." }));
+  try {
+    const me = await session.signInWithKey(key);
+    clearError();
+    $("api-key").value = "";
+    await enter(me);
+  } catch (error) {
+    if (error.status === 401) error.message = "This app key is not valid (it may have been replaced or revoked).";
+    showError(error);
+  }
+});
+
+$("logout").addEventListener("click", async () => {
+  try {
+    await session.signOut();
+  } catch (error) {
+    if (error.status !== 401) showError(error);
+  }
+  selection.clear();
+  showLogin();
+  announce("You are signed out.");
+});
+
+onUnauthorized(() => {
+  session.forget();
+  showLogin("Your session has ended. Sign in again.");
+});
+
+$("notice-close").addEventListener("click", clearError);
+
+// Tickets
+
+let refreshTimer = null;
+
+function scheduleTicketsRefresh() {
+  // Several unknown events in a row (a new ticket's first few) need one listing only.
+  if (refreshTimer) return;
+  refreshTimer = setTimeout(() => {
+    refreshTimer = null;
+    refreshTickets();
+  }, 250);
+}
+
+async function refreshTickets({ reopen = false } = {}) {
+  let listing;
+  try {
+    listing = await get("/tickets");
+  } catch (error) {
+    if (error.status !== 401) showError(error);
+    if (reopen && error.status !== 401) feed.onClosed();
+    return;
+  }
+  downloads.merge(listing.tickets || []);
+  if ((reopen || !feed.isOpen) && listing.events_url) feed.open(listing.events_url, listing.events_cursor);
+}
+
+// The selection and the download
+
+function renderTray() {
+  $("tray-summary").textContent = selection.summary();
+  $("download").disabled = selection.size === 0;
+  $("clear").hidden = selection.size === 0;
+  $("tray-items").replaceChildren(
+    ...[...selection.items.values()].map((item) => {
+      const row = document.createElement("li");
+      const name = document.createElement("span");
+      name.className = `tray-path ${item.type}`;
+      name.textContent = item.path;
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "quiet small";
+      remove.textContent = "Remove";
+      remove.setAttribute("aria-label", `Remove ${item.path} from the selection`);
+      remove.addEventListener("click", () => {
+        const next = row.nextElementSibling || row.previousElementSibling;
+        selection.remove(item.path);
+        (next?.querySelector("button") || $("tray-title")).focus();
+      });
+      row.append(name, remove);
+      return row;
+    }),
+  );
+}
+
+selection.addEventListener("change", renderTray);
+$("tray-title").tabIndex = -1;
+$("clear").addEventListener("click", () => {
+  selection.clear();
+  $("tray-title").focus();
+});
+
+$("download-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (selection.size === 0) return;
+  const button = $("download");
+  button.disabled = true;
+  const body = { paths: selection.paths(), ...options.read() };
+  try {
+    const created = await post("/download", body);
+    clearError();
+    const only = selection.size === 1 ? [...selection.items.values()][0].name : null;
+    downloads.add(
+      { ...created, name: body.name || only || "download", file_count: undefined },
+      { announce: true },
+    );
+    selection.clear();
+    scheduleTicketsRefresh();
+  } catch (error) {
+    showError(error);
+  } finally {
+    button.disabled = selection.size === 0;
+  }
+});
+
+// Start
+
+async function start() {
+  renderTray();
+  let me;
+  try {
+    me = await session.restore();
+  } catch (error) {
+    $("loading").hidden = true;
+    showError(error);
+    return;
+  }
+  if (me) await enter(me);
+  else showLogin();
+}
+
+start();
