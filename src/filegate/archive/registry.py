@@ -35,6 +35,7 @@ from filegate.scheduling.dispatcher import (
     lease_key,
 )
 from filegate.snapshot.manifest import Manifest
+from filegate.tickets.feed import EMIT_EVENT_LUA
 from filegate.tickets.record import ArchiveOptions, Part
 from filegate.tickets.states import ALLOWED_FROM, TicketStatus
 
@@ -87,7 +88,9 @@ def fingerprint_key(fingerprint: str) -> str:
 # dispatcher (scheduling/dispatcher.py).
 # Returns {outcome, build id}: 'new' (queue it), 'joined' (it is queued or
 # building) or 'ready' (the ticket is ready now, with the build's parts).
-CLAIM_SCRIPT = """
+CLAIM_SCRIPT = (
+    EMIT_EVENT_LUA
+    + """
 local p = 'filegate:'
 local fp, ticket_id = ARGV[1], ARGV[3]
 local expires_at, forget_at = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -129,11 +132,10 @@ local tkey = p .. 'ticket:' .. ticket_id
 redis.call('HSET', tkey, 'status', shown, 'build_id', build_id)
 for k, v in pairs(cjson.decode(ARGV[6])) do redis.call('HSET', tkey, k, v) end
 if status == 'ready' then redis.call('HSET', tkey, 'parts', redis.call('HGET', bkey, 'parts')) end
-local events = tkey .. ':events'
-local first = cjson.encode({status = shown, ticket_id = ticket_id})
-redis.call('XADD', events, '*', 'event', 'status', 'data', first)
 redis.call('EXPIREAT', tkey, forget_at)
-redis.call('EXPIREAT', events, forget_at)
+list_ticket(ticket_id, ARGV[11], forget_at)
+emit_event(ticket_id, 'status', cjson.encode({status = shown, ticket_id = ticket_id}), false)
+redis.call('EXPIREAT', tkey .. ':events', forget_at)
 redis.pcall('HINCRBY', p .. 'metrics', 'tickets:created', 1)
 if status == 'ready' then
   redis.pcall('HINCRBY', p .. 'metrics', 'tickets:ready', 1)
@@ -141,12 +143,15 @@ if status == 'ready' then
 end
 return {outcome, build_id}
 """
+)
 
 # ARGV: build id, new build status, allowed build statuses, ticket status,
 # allowed ticket statuses, event JSON, then field/value pairs set on the build
 # and on each ticket. Returns the number of tickets changed, or -1 when the
 # build's status does not allow the change.
-BUILD_TRANSITION_SCRIPT = """
+BUILD_TRANSITION_SCRIPT = (
+    EMIT_EVENT_LUA
+    + """
 local p = 'filegate:'
 local bkey = p .. 'build:' .. ARGV[1]
 local function listed(value, csv)
@@ -168,7 +173,7 @@ for _, ticket_id in ipairs(redis.call('SMEMBERS', bkey .. ':tickets')) do
   if status and listed(status, ARGV[5]) then
     redis.call('HSET', tkey, 'status', ARGV[4])
     for i = 7, #ARGV, 2 do redis.call('HSET', tkey, ARGV[i], ARGV[i + 1]) end
-    redis.call('XADD', tkey .. ':events', '*', 'event', 'status', 'data', ARGV[6])
+    emit_event(ticket_id, 'status', ARGV[6], false)
     changed = changed + 1
   end
 end
@@ -178,32 +183,38 @@ if changed > 0 and ARGV[4] ~= 'preparing' then
 end
 return changed
 """
+)
 
 # ARGV: build id, progress JSON: stored on, and sent to, every holding ticket.
-PROGRESS_SCRIPT = """
+PROGRESS_SCRIPT = (
+    EMIT_EVENT_LUA
+    + """
 local p = 'filegate:'
 for _, ticket_id in ipairs(redis.call('SMEMBERS', p .. 'build:' .. ARGV[1] .. ':tickets')) do
   local tkey = p .. 'ticket:' .. ticket_id
   if redis.call('EXISTS', tkey) == 1 then
     redis.call('HSET', tkey, 'progress', ARGV[2])
     -- a long build sends thousands: keep the stream to about the last thousand events
-    redis.call('XADD', tkey .. ':events', 'MAXLEN', '~', 1000, '*', 'event', 'progress', 'data', ARGV[2])
+    emit_event(ticket_id, 'progress', ARGV[2], true)
   end
 end
 return 1
 """
+)
 
 # ARGV: ticket id. Cancels the ticket; when no other ticket holds its build,
 # the build too: a queued one leaves the queue, a running one is flagged and
 # stops at its next check. Returns 'final' (nothing to cancel), 'ticket'
 # (others still hold the build), 'queued' or 'running'.
-CANCEL_SCRIPT = """
+CANCEL_SCRIPT = (
+    EMIT_EVENT_LUA
+    + """
 local p = 'filegate:'
 local tkey = p .. 'ticket:' .. ARGV[1]
 local status = redis.call('HGET', tkey, 'status')
 if status ~= 'queued' and status ~= 'preparing' then return 'final' end
 redis.call('HSET', tkey, 'status', 'cancelled')
-redis.call('XADD', tkey .. ':events', '*', 'event', 'status', 'data', cjson.encode({status = 'cancelled'}))
+emit_event(ARGV[1], 'status', cjson.encode({status = 'cancelled'}), false)
 redis.pcall('HINCRBY', p .. 'metrics', 'tickets:cancelled', 1)
 local build_id = redis.call('HGET', tkey, 'build_id')
 if not build_id then return 'ticket' end
@@ -224,18 +235,20 @@ end
 redis.call('HSET', bkey, 'cancel', '1')
 return 'running'
 """
+)
 
 # ARGV: ticket id, now (epoch s). A ready ticket its owner is done with ends now
 # ('released'; 'not_ready' otherwise): it expires, and its build is held only
 # as long as the other live tickets holding it, so the sweep can delete it and
 # give its space back at once when none does.
-DISCARD_SCRIPT = """
+DISCARD_SCRIPT = (
+    EMIT_EVENT_LUA
+    + """
 local p = 'filegate:'
 local tkey = p .. 'ticket:' .. ARGV[1]
 if redis.call('HGET', tkey, 'status') ~= 'ready' then return 'not_ready' end
 redis.call('HSET', tkey, 'status', 'expired', 'expires_at', ARGV[2])
-redis.call('XADD', tkey .. ':events', '*', 'event', 'status', 'data',
-  cjson.encode({status = 'expired', reason = 'released'}))
+emit_event(ARGV[1], 'status', cjson.encode({status = 'expired', reason = 'released'}), false)
 redis.pcall('HINCRBY', p .. 'metrics', 'tickets:expired', 1)
 local build_id = redis.call('HGET', tkey, 'build_id')
 if not build_id then return 'released' end
@@ -254,11 +267,14 @@ if redis.call('HGET', bkey, 'status') == 'ready' then
 end
 return 'released'
 """
+)
 
 # ARGV: build id, now (epoch s). 'gone', 'held' (a live ticket holds it),
 # 'busy' (still building: next sweep) or 'delete' (it is now deleting: no
 # new request can reach it, and its tickets are marked expired).
-RETIRE_SCRIPT = """
+RETIRE_SCRIPT = (
+    EMIT_EVENT_LUA
+    + """
 local p = 'filegate:'
 local bkey = p .. 'build:' .. ARGV[1]
 if redis.call('EXISTS', bkey) == 0 then
@@ -284,13 +300,14 @@ for _, ticket_id in ipairs(redis.call('SMEMBERS', bkey .. ':tickets')) do
   local ticket_status = redis.call('HGET', tkey, 'status')
   if ticket_status and ticket_status ~= 'expired' and ticket_status ~= 'cancelled' then
     redis.call('HSET', tkey, 'status', 'expired')
-    redis.call('XADD', tkey .. ':events', '*', 'event', 'status', 'data', event)
+    emit_event(ticket_id, 'status', event, false)
     expired = expired + 1
   end
 end
 if expired > 0 then redis.pcall('HINCRBY', p .. 'metrics', 'tickets:expired', expired) end
 return 'delete'
 """
+)
 
 # ARGV: build id. Forgets a build whose objects are deleted.
 FORGET_SCRIPT = """

@@ -27,6 +27,7 @@ from filegate.archive.parts import END_RECORDS_BOUND, entry_bound
 from filegate.scheduling.priority import BY_RANK, RANK, Priority
 from filegate.settings import Settings, StorageKind
 from filegate.snapshot.manifest import Manifest
+from filegate.tickets.feed import EMIT_EVENT_LUA
 
 QUEUE = "filegate:queue"
 RUNNING = "filegate:running"
@@ -38,7 +39,9 @@ _PRIORITY_WEIGHT = 10**14
 # ARGV: max slots, fixed budget (-1: none), free space for builds (-1: not
 # measured), now (ms), max wait (ms), priority weight. Returns the admitted
 # builds as {build id, priority rank} pairs.
-DISPATCH_SCRIPT = """
+DISPATCH_SCRIPT = (
+    EMIT_EVENT_LUA
+    + """
 local p = 'filegate:'
 local max_slots, budget, free = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local now, max_wait, weight = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -111,7 +114,7 @@ for _, build in ipairs(builds) do
         local tkey = p .. 'ticket:' .. ticket_id
         if redis.call('HGET', tkey, 'status') == 'queued' then
           redis.call('HSET', tkey, 'position', event)
-          redis.call('XADD', tkey .. ':events', 'MAXLEN', '~', 1000, '*', 'event', 'position', 'data', event)
+          emit_event(ticket_id, 'position', event, true)
         end
       end
     end
@@ -120,6 +123,7 @@ end
 redis.call('SET', p .. 'space:reserved', reserved)
 return admitted
 """
+)
 
 # ARGV: build id, bytes now stored for it (0 when it failed). Gives the slot
 # back and turns its reservation into what it really holds.

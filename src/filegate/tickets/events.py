@@ -12,13 +12,13 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from filegate.tickets.keys import events_key
+from filegate.tickets.keys import events_key, owner_feed_key
 from filegate.tickets.states import TicketStatus
 from filegate.tickets.store import Event, TicketStore, _decode_event
 
@@ -55,7 +55,8 @@ def is_final(event: Event) -> bool:
 
 @dataclass(eq=False)
 class Subscription:
-    ticket_id: str
+    key: str
+    """The Redis stream followed: a ticket's events, or an owner's feed."""
     cursor: str
     """The hub delivers every event after this id to ``queue``."""
     queue: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
@@ -71,24 +72,24 @@ class EventHub:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    def subscribe(self, ticket_id: str, seen_id: str) -> Subscription:
-        """Follow a ticket from ``seen_id`` on; the subscription's cursor may be later than it."""
-        cursor = self._cursors.setdefault(ticket_id, seen_id)
-        subscription = Subscription(ticket_id, cursor)
-        self._subscriptions.setdefault(ticket_id, set()).add(subscription)
+    def subscribe(self, key: str, seen_id: str) -> Subscription:
+        """Follow stream ``key`` from ``seen_id`` on; the subscription's cursor may be later than it."""
+        cursor = self._cursors.setdefault(key, seen_id)
+        subscription = Subscription(key, cursor)
+        self._subscriptions.setdefault(key, set()).add(subscription)
         self._wake.set()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="filegate-event-hub")
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
-        listeners = self._subscriptions.get(subscription.ticket_id)
+        listeners = self._subscriptions.get(subscription.key)
         if listeners is None:
             return
         listeners.discard(subscription)
         if not listeners:
-            del self._subscriptions[subscription.ticket_id]
-            self._cursors.pop(subscription.ticket_id, None)
+            del self._subscriptions[subscription.key]
+            self._cursors.pop(subscription.key, None)
 
     @property
     def listener_count(self) -> int:
@@ -100,9 +101,8 @@ class EventHub:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            streams = {events_key(ticket_id): cursor for ticket_id, cursor in self._cursors.items()}
             try:
-                replies = await self._redis.xread(streams, block=self._block_ms, count=100)
+                replies = await self._redis.xread(dict(self._cursors), block=self._block_ms, count=100)
             except RedisError as exc:
                 log.warning("event hub cannot read from Redis: %s", exc)
                 await asyncio.sleep(1)
@@ -111,18 +111,17 @@ class EventHub:
 
     def _dispatch(self, replies: list[tuple[str, list[tuple[str, dict[str, str]]]]]) -> None:
         for key, entries in replies:
-            ticket_id = key.split(":")[2]
-            if ticket_id not in self._cursors:
+            if key not in self._cursors:
                 continue  # every listener left while the read was under way
             for entry_id, fields in entries:
                 # The cursor moves first: a malformed entry is skipped, not read forever.
-                self._cursors[ticket_id] = entry_id
+                self._cursors[key] = entry_id
                 try:
                     event = _decode_event(entry_id, fields)
                 except (KeyError, ValueError):
-                    log.warning("skipping malformed event %s of ticket %s", entry_id, ticket_id)
+                    log.warning("skipping malformed event %s of %s", entry_id, key)
                     continue
-                for subscription in self._subscriptions.get(ticket_id, ()):
+                for subscription in self._subscriptions.get(key, ()):
                     subscription.queue.put_nowait(event)
 
     async def close(self) -> None:
@@ -132,45 +131,103 @@ class EventHub:
                 await self._task
 
 
-async def follow_ticket(
-    store: TicketStore, hub: EventHub, ticket_id: str, last_event_id: str | None, keepalive_seconds: float
+ReadAfter = Callable[[str], Awaitable[list[Event]]]
+"""Events of one stream with ids greater than the one given, oldest first (a batch)."""
+
+
+async def follow_stream(
+    hub: EventHub,
+    key: str,
+    read_after: ReadAfter,
+    seen: str,
+    keepalive_seconds: float,
+    is_still_followed: Callable[[], Awaitable[bool]],
+    *,
+    ends_at_final: bool,
 ) -> AsyncIterator[str]:
-    """Replay the ticket's events after ``last_event_id``, then follow them live until a final state."""
-    seen = last_event_id or "0"
+    """Replay the events of stream ``key`` after ``seen``, then follow them live.
+
+    Ends after a final status when ``ends_at_final``, and when ``is_still_followed``, asked
+    at each keep-alive, says no (the ticket expired, the session ended).
+    """
 
     async def replay() -> AsyncIterator[Event]:
         nonlocal seen
-        while batch := await store.events_after(ticket_id, seen):
+        while batch := await read_after(seen):
             for event in batch:
                 seen = event[0]
                 yield event
 
     async for event in replay():
         yield format_event(json.dumps(event[2]), event[1], event[0])
-        if is_final(event):
+        if ends_at_final and is_final(event):
             return
-    subscription = hub.subscribe(ticket_id, seen)
+    subscription = hub.subscribe(key, seen)
     try:
         # Events up to the hub's cursor reach the queue no more: read them here.
         if stream_id(subscription.cursor) > stream_id(seen):
             async for event in replay():
                 yield format_event(json.dumps(event[2]), event[1], event[0])
-                if is_final(event):
+                if ends_at_final and is_final(event):
                     return
         while True:
             try:
                 event = await asyncio.wait_for(subscription.queue.get(), keepalive_seconds)
             except TimeoutError:
-                record = await store.get(ticket_id)
-                if record is None or record.is_expired:
-                    return  # forgotten or expired while nothing happened
+                if not await is_still_followed():
+                    return
                 yield ": keep-alive\n\n"
                 continue
             if stream_id(event[0]) <= stream_id(seen):
                 continue
             seen = event[0]
             yield format_event(json.dumps(event[2]), event[1], event[0])
-            if is_final(event):
+            if ends_at_final and is_final(event):
                 return
     finally:
         hub.unsubscribe(subscription)
+
+
+async def follow_ticket(
+    store: TicketStore, hub: EventHub, ticket_id: str, last_event_id: str | None, keepalive_seconds: float
+) -> AsyncIterator[str]:
+    """Replay the ticket's events after ``last_event_id``, then follow them live until a final state."""
+
+    async def read_after(seen: str) -> list[Event]:
+        return await store.events_after(ticket_id, seen)
+
+    async def is_live() -> bool:
+        record = await store.get(ticket_id)
+        return record is not None and not record.is_expired  # else forgotten or expired meanwhile
+
+    async for message in follow_stream(
+        hub, events_key(ticket_id), read_after, last_event_id or "0", keepalive_seconds, is_live,
+        ends_at_final=True,
+    ):  # fmt: skip
+        yield message
+
+
+async def follow_feed(
+    store: TicketStore,
+    hub: EventHub,
+    owner: str,
+    after: str | None,
+    keepalive_seconds: float,
+    is_still_allowed: Callable[[], Awaitable[bool]],
+) -> AsyncIterator[str]:
+    """Every event of the owner's tickets after ``after`` (None: from now on), live, each naming
+    its ticket; an ``event: resync`` first when events after ``after`` were trimmed away."""
+    seen = after if after is not None else await store.feed_last_id(owner)
+    if after is not None and stream_id(await store.feed_trimmed_up_to(owner)) > stream_id(after):
+        # Events the client has not seen are gone: it reads the tickets' states again instead.
+        seen = await store.feed_last_id(owner)
+        yield format_event("{}", "resync", seen)
+
+    async def read_after(cursor: str) -> list[Event]:
+        return await store.feed_after(owner, cursor)
+
+    async for message in follow_stream(
+        hub, owner_feed_key(owner), read_after, seen, keepalive_seconds, is_still_allowed,
+        ends_at_final=False,
+    ):  # fmt: skip
+        yield message

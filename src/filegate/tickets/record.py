@@ -75,6 +75,8 @@ class TicketRecord:
     """The build this ticket holds; None for a file linked directly."""
     owner: str = ""
     """The principal that created it (see auth/principal.py); only it may see the ticket."""
+    position: dict[str, Any] | None = None
+    """While queued: its place in the queue and why it waits."""
 
     def to_redis(self) -> dict[str, str]:
         fields = {
@@ -106,6 +108,7 @@ class TicketRecord:
             progress=json.loads(fields["progress"]) if "progress" in fields else None,
             build_id=fields.get("build_id"),
             owner=fields.get("owner", ""),
+            position=json.loads(fields["position"]) if "position" in fields else None,
         )
 
     @property
@@ -123,6 +126,8 @@ class TicketRecord:
             "file_count": self.file_count,
             "total_size": self.total_size,
         }
+        if self.position is not None and self.status is TicketStatus.QUEUED:
+            state["position"] = self.position
         if self.progress is not None:
             state["progress"] = self.progress
         if self.error is not None:

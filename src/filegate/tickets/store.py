@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 from filegate.archive.registry import (
     BUILD_TRANSITION_SCRIPT,
@@ -37,15 +38,36 @@ from filegate.scheduling.dispatcher import (
 )
 from filegate.scheduling.priority import Priority
 from filegate.snapshot.manifest import Manifest
-from filegate.tickets.keys import events_key, ticket_key
+from filegate.tickets.feed import EMIT_EVENT_LUA
+from filegate.tickets.keys import events_key, owner_feed_key, owner_tickets_key, ticket_key
 from filegate.tickets.record import TicketRecord
+from filegate.tickets.states import TicketStatus
 
 Event = tuple[str, str, dict[str, Any]]
 """(stream id, event name, data)"""
 
 
+# ARGV: ticket id, its fields (JSON), created (epoch ms), forget at (epoch s), first event.
+CREATE_SCRIPT = (
+    EMIT_EVENT_LUA
+    + """
+local tkey = 'filegate:ticket:' .. ARGV[1]
+for k, v in pairs(cjson.decode(ARGV[2])) do redis.call('HSET', tkey, k, v) end
+redis.call('EXPIREAT', tkey, ARGV[4])
+list_ticket(ARGV[1], ARGV[3], tonumber(ARGV[4]))
+emit_event(ARGV[1], 'status', ARGV[5], false)
+redis.call('EXPIREAT', tkey .. ':events', ARGV[4])
+return 1
+"""
+)
+
+
 def _decode_event(entry_id: str, fields: dict[str, str]) -> Event:
-    return entry_id, fields["event"], json.loads(fields["data"])
+    """An entry of a ticket's stream, or of an owner's feed (which names the ticket)."""
+    data = json.loads(fields["data"])
+    if "ticket" in fields:
+        data = {"ticket_id": fields["ticket"], **data}
+    return entry_id, fields["event"], data
 
 
 class TicketStore:
@@ -58,14 +80,16 @@ class TicketStore:
 
     async def create(self, record: TicketRecord) -> None:
         """A ticket that needs no build (one file linked directly)."""
-        keys = (ticket_key(record.ticket_id), events_key(record.ticket_id))
         first_event = json.dumps({"status": record.status.value, "ticket_id": record.ticket_id})
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(keys[0], mapping=record.to_redis())
-            pipe.xadd(keys[1], {"event": "status", "data": first_event})
-            for key in keys:
-                pipe.expireat(key, self._forget_at(record))
-            await pipe.execute()
+        await self._redis.eval(
+            CREATE_SCRIPT,
+            0,
+            record.ticket_id,
+            json.dumps(record.to_redis()),
+            str(int(record.created_at.timestamp() * 1000)),
+            str(self._forget_at(record)),
+            first_event,
+        )
         await count_direct_ticket(self._redis)
 
     async def claim_build(
@@ -143,3 +167,43 @@ class TicketStore:
         """Events with ids greater than ``after_id`` ('0' for all), oldest first."""
         rows = await self._redis.xrange(events_key(ticket_id), min=f"({after_id}", count=count)
         return [_decode_event(entry_id, fields) for entry_id, fields in rows]
+
+    async def owned(self, owner: str, limit: int) -> list[TicketRecord]:
+        """The owner's tickets that are not expired, newest first; forgotten ones leave the list."""
+        key = owner_tickets_key(owner)
+        ids: list[str] = await self._redis.zrevrange(key, 0, _OWNED_SCAN - 1)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for ticket_id in ids:
+                pipe.hgetall(ticket_key(ticket_id))
+            rows: list[dict[str, str]] = await pipe.execute()
+        forgotten = [ticket_id for ticket_id, fields in zip(ids, rows, strict=True) if not fields]
+        if forgotten:
+            await self._redis.zrem(key, *forgotten)
+        records = [
+            TicketRecord.from_redis(ticket_id, fields)
+            for ticket_id, fields in zip(ids, rows, strict=True)
+            if fields
+        ]
+        live = [r for r in records if not r.is_expired and r.status is not TicketStatus.EXPIRED]
+        return live[:limit]
+
+    async def feed_last_id(self, owner: str) -> str:
+        """The id of the owner's latest event ('0-0' when there is none yet)."""
+        rows = await self._redis.xrevrange(owner_feed_key(owner), count=1)
+        return str(rows[0][0]) if rows else "0-0"
+
+    async def feed_trimmed_up_to(self, owner: str) -> str:
+        """The latest id trimmed from the owner's feed ('0-0' when nothing was)."""
+        try:
+            info = await self._redis.xinfo_stream(owner_feed_key(owner))
+        except ResponseError:  # no such key: nothing was ever trimmed
+            return "0-0"
+        return str(info.get("max-deleted-entry-id") or "0-0")
+
+    async def feed_after(self, owner: str, after_id: str, count: int = 500) -> list[Event]:
+        rows = await self._redis.xrange(owner_feed_key(owner), min=f"({after_id}", count=count)
+        return [_decode_event(entry_id, fields) for entry_id, fields in rows]
+
+
+_OWNED_SCAN = 1000
+"""GET /tickets looks at most at this many of an owner's newest tickets."""
