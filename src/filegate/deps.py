@@ -8,7 +8,7 @@ from fastapi import Depends, Header, Request
 
 from filegate.auth.limits import RateLimiter
 from filegate.auth.principal import Principal
-from filegate.auth.service import AuthService
+from filegate.auth.service import CSRF_HEADER, SESSION_COOKIE, AuthService
 from filegate.settings import Settings
 from filegate.storage.base import Storage
 from filegate.tickets.events import EventHub
@@ -52,10 +52,14 @@ def get_rate_limiter(request: Request) -> RateLimiter:
 
 
 async def get_principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
-    """The caller, from its bearer token (401 without a valid one); anyone with auth off."""
+    """The caller, from its bearer token or session cookie (401 without a valid one; a cookie
+    without its CSRF header on a state-changing request, 403); anyone with auth off."""
     auth: AuthService = request.app.state.auth_service
-    principal = await auth.principal(authorization)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    csrf = request.headers.get(CSRF_HEADER)
+    principal = await auth.authenticate(request.method, authorization, cookie, csrf)
     request.state.principal = principal
+    request.state.session_cookie = cookie if authorization is None and auth.enabled else None
     return principal
 
 

@@ -28,6 +28,20 @@ RatePerSeconds = Annotated[
     BeforeValidator(lambda value: parse_rate(value) if isinstance(value, str) else value),
 ]
 
+
+def _parse_origins(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    origins = tuple(origin.strip().rstrip("/") for origin in value.split(",") if origin.strip())
+    for origin in origins:
+        scheme, _, rest = origin.partition("://")
+        if origin != "*" and (scheme not in ("http", "https") or not rest or "/" in rest):
+            raise ValueError(f"{origin!r} is not an origin like https://files.example.com or '*'")
+    return origins
+
+
+OriginList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_parse_origins)]
+
 _DEV_SECRET = "dev-only-signing-secret-change-me"
 
 
@@ -140,6 +154,11 @@ class Settings(BaseSettings):
         (60, 60), description="POST /download per principal ('60/minute', '10/30s')."
     )
     rate_logins: RatePerSeconds = Field((20, 60), description="POST /auth/login per client address.")
+    cors_origins: OriginList = Field(
+        (),
+        description="Origins (scheme://host[:port], comma separated, or '*') whose pages may call the "
+        "API from a browser; empty: no CORS headers at all. Credentials are never allowed with '*'.",
+    )
     licence_file: OptionalPath = Field(
         None, description="The licence file; empty: community limits (see docs/licence.md)."
     )

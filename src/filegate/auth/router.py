@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from filegate.auth.principal import PrincipalKind, normalise_scopes
-from filegate.auth.service import Unauthorized
-from filegate.deps import AuthServiceDep, PrincipalDep, RateLimiterDep, SettingsDep
+from filegate.auth.service import SESSION_COOKIE, Unauthorized
+from filegate.deps import AuthServiceDep, PrincipalDep, RateLimiterDep, SettingsDep, get_principal
 from filegate.errors import Forbidden, InvalidRequest
 from filegate.scheduling.priority import Priority
+from filegate.settings import Settings
 
 router = APIRouter(tags=["auth"])
 AuthorizationHeader = Annotated[str | None, Header()]
@@ -40,6 +41,12 @@ class LoginRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     username: str = Field(max_length=256)
     password: str = Field(max_length=1024)
+    session: Literal["token", "cookie"] = Field(
+        "token",
+        description="'token': the session token in the answer, sent back as a bearer token; "
+        "'cookie': an HttpOnly cookie instead (for a page on this origin), with a csrf_token that "
+        "state-changing requests send in the X-Filegate-CSRF header.",
+    )
 
 
 @router.post("/apps", status_code=201)
@@ -113,24 +120,58 @@ async def delete_user(
 
 @router.post("/auth/login")
 async def login(
-    body: LoginRequest, request: Request, auth: AuthServiceDep, limiter: RateLimiterDep, settings: SettingsDep
+    body: LoginRequest,
+    request: Request,
+    response: Response,
+    auth: AuthServiceDep,
+    limiter: RateLimiterDep,
+    settings: SettingsDep,
 ) -> Any:
     """A session token for a user name and password."""
     address = request.client.host if request.client else "unknown"
     await limiter.hit("login", address, settings.rate_logins)
-    return await auth.login(body.username, body.password, address)
+    session = await auth.login(body.username, body.password, address)
+    if body.session == "token":
+        return session
+    token = session["access_token"]
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=session["expires_in"],
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=_is_https(request, settings),
+    )
+    return {"token_type": "cookie", "expires_in": session["expires_in"], "csrf_token": auth.csrf_token(token)}
+
+
+def _is_https(request: Request, settings: Settings) -> bool:
+    return request.url.scheme == "https" or settings.effective_public_url.startswith("https://")
 
 
 @router.post("/auth/logout", status_code=204)
-async def logout(auth: AuthServiceDep, authorization: AuthorizationHeader = None) -> Response:
-    """End the session at once: the next call with its token is 401."""
-    await auth.logout(authorization)
-    return Response(status_code=204)
+async def logout(
+    request: Request, auth: AuthServiceDep, settings: SettingsDep, authorization: AuthorizationHeader = None
+) -> Response:
+    """End the session at once: the next call with its token (or cookie) is 401."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if authorization is not None or not cookie:
+        await auth.logout(authorization)
+        return Response(status_code=204)
+    await get_principal(request, authorization)  # the cookie needs its CSRF header here too
+    await auth.end_session(cookie)
+    response = Response(status_code=204)
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=_is_https(request, settings)
+    )
+    return response
 
 
 @router.get("/auth/me")
-async def me(principal: PrincipalDep) -> dict[str, Any]:
-    return {
+async def me(request: Request, principal: PrincipalDep, auth: AuthServiceDep) -> dict[str, Any]:
+    """Who is calling; with the session cookie, also the csrf_token a reloaded page needs again."""
+    answer: dict[str, Any] = {
         "kind": principal.kind.value,
         "id": principal.id,
         "name": principal.name,
@@ -138,3 +179,7 @@ async def me(principal: PrincipalDep) -> dict[str, Any]:
         "scopes": list(principal.scopes),
         "max_priority": principal.max_priority.value,
     }
+    cookie = request.state.session_cookie
+    if cookie:
+        answer["csrf_token"] = auth.csrf_token(cookie)
+    return answer

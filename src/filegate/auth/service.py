@@ -8,6 +8,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from filegate.auth.capabilities import Capability, sign_capability
 from filegate.auth.credentials import (
     API_KEY_PREFIX,
     SESSION_PREFIX,
@@ -29,6 +30,11 @@ log = logging.getLogger(__name__)
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{2,63}$")
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
+
+
+SESSION_COOKIE = "filegate_session"
+CSRF_HEADER = "X-Filegate-CSRF"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class Unauthorized(FilegateError):
@@ -73,6 +79,27 @@ class AuthService:
                 )
             raise Unauthorized("the API key is not valid (unknown, rotated or revoked)")
         raise Unauthorized("the bearer token is neither an API key nor a session token")
+
+    async def authenticate(
+        self, method: str, authorization: str | None, session_cookie: str | None, csrf: str | None
+    ) -> Principal:
+        """The caller, by its bearer token, else by its session cookie. A state-changing request
+        carried by the cookie alone must also send the session's CSRF value: a page on another
+        site can make a browser send the cookie, but cannot read that value."""
+        if not self.enabled or authorization is not None or not session_cookie:
+            return await self.principal(authorization)
+        if not session_cookie.startswith(SESSION_PREFIX):
+            raise Unauthorized("the session cookie is not valid; log in again")
+        principal = await self._user_principal(session_cookie)
+        if method not in SAFE_METHODS and not same_secret(csrf or "", self.csrf_token(session_cookie)):
+            raise Forbidden(
+                f"a request made with the session cookie needs the {CSRF_HEADER} header "
+                "holding the csrf_token given at login"
+            )
+        return principal
+
+    def csrf_token(self, session_token: str) -> str:
+        return sign_capability(self._settings.signing_secret, Capability.CSRF, session_token)
 
     async def _user_principal(self, token: str) -> Principal:
         session = await self._store.session(token)
@@ -163,6 +190,7 @@ class AuthService:
     # Sessions
 
     async def login(self, username: str, password: str, address: str) -> dict[str, Any]:
+        """A session for the user: its token, ``token_type`` and ``expires_in``."""
         await self._throttle.check(username, address)
         user = await self._store.get_user(username)
         valid = await run_in_threadpool(verify_password, user.password_hash if user else None, password)
@@ -181,7 +209,9 @@ class AuthService:
         return {"access_token": token, "token_type": "bearer", "expires_in": self._settings.session_lifetime}
 
     async def logout(self, authorization: str | None) -> None:
-        token = bearer_token(authorization)
+        await self.end_session(bearer_token(authorization))
+
+    async def end_session(self, token: str) -> None:
         if not token.startswith(SESSION_PREFIX) or not await self._store.close_session(token):
             raise Unauthorized("this is not an open session")
 

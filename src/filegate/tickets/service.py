@@ -213,11 +213,13 @@ class TicketService:
     def _objects_exist(self, build: BuildRecord) -> bool:
         return all(self._storage.output_exists(part.key) for part in build.parts)
 
-    async def get(self, ticket_id: str, principal: Principal) -> TicketRecord:
-        """The caller's ticket, or NotFound (also for another's: no way to probe which ids
-        exist); Gone once it has expired."""
+    async def get(self, ticket_id: str, principal: Principal | None) -> TicketRecord:
+        """The caller's ticket (any ticket for ``None``, the holder of a capability for it), or
+        NotFound (also for another's: no way to probe which ids exist); Gone once expired."""
         record = await self._store.get(ticket_id)
-        if record is None or not secrets.compare_digest(record.owner, principal.owner):
+        if record is None or (
+            principal is not None and not secrets.compare_digest(record.owner, principal.owner)
+        ):
             raise NotFound("no ticket has this id", ticket_id=ticket_id)
         if record.is_expired or record.status is TicketStatus.EXPIRED:
             raise Gone(
@@ -249,7 +251,7 @@ class TicketService:
         cancelled = await self._store.get(ticket_id)
         return cancelled or record
 
-    async def result(self, ticket_id: str, principal: Principal) -> dict[str, Any]:
+    async def result(self, ticket_id: str, principal: Principal | None) -> dict[str, Any]:
         record = await self.get(ticket_id, principal)
         if record.status is not TicketStatus.READY:
             raise Conflict(f"the ticket is {record.status.value}, not ready", state=record.public_state())
