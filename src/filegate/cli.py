@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from filegate.auth import cli as auth_cli
-from filegate.auth.cli import dev_api_key
+from filegate.auth.cli import dev_api_key, dev_login
 from filegate.licence import cli as licence_cli
 from filegate.settings import Settings, SettingsError, StorageKind, load_settings
 
@@ -51,6 +51,7 @@ def worker_argv(queues: str, extra: list[str]) -> list[str]:
 
 
 DEV_KEY_FILE = Path("data/dev-api-key")
+DEV_LOGIN_FILE = Path("data/dev-login")
 
 
 def run_dev(settings: Settings) -> None:
@@ -69,9 +70,18 @@ def run_dev(settings: Settings) -> None:
         f"filegate: API on {settings.effective_public_url} (docs at /docs), worker pid {worker.pid}",
         flush=True,
     )
+    page = f"{settings.effective_public_url}/"
     if settings.auth == "on":
         key = dev_api_key(settings, DEV_KEY_FILE)
         print(f"filegate: API key of the development app: {key} (saved in {DEV_KEY_FILE})", flush=True)
+        username, password = dev_login(settings, key, DEV_LOGIN_FILE)
+        print(
+            f"filegate: open {page} and sign in as {username!r} with password {password!r} "
+            f"(saved in {DEV_LOGIN_FILE}), or paste the API key",
+            flush=True,
+        )
+    else:
+        print(f"filegate: open {page} (auth is off: no sign-in)", flush=True)
     try:
         run_api(settings)
     finally:

@@ -8,6 +8,7 @@ import asyncio
 import getpass
 import json
 import os
+import secrets
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -123,3 +124,35 @@ def dev_api_key(settings: Settings, key_file: Path) -> str:
         key_file.touch(mode=0o600)
         key_file.write_text(key + "\n")
     return key
+
+
+DEV_USERNAME = "dev"
+
+
+def dev_login(settings: Settings, app_key: str, login_file: Path) -> tuple[str, str]:
+    """A user of the development app to sign in to the page with: the one saved in
+    ``login_file`` while Redis still knows it, else made anew (saved there, owner-only)."""
+    saved = login_file.read_text().strip() if login_file.exists() else ""
+    username, _, password = saved.partition(" ")
+
+    async def main() -> str:
+        service, store, close = _service(settings)
+        try:
+            app = await store.app_for_key(app_key)
+            assert app is not None, "the development app was registered just before"
+            user = await store.get_user(DEV_USERNAME)
+            if user is not None and username == DEV_USERNAME and password and user.app_id == app.app_id:
+                return password
+            if user is not None:
+                await store.delete_user(user)
+            new_password = secrets.token_urlsafe(12)
+            await service.create_user(app.app_id, DEV_USERNAME, new_password, None)
+            return new_password
+        finally:
+            await close()
+
+    password = asyncio.run(main())
+    if saved != f"{DEV_USERNAME} {password}":
+        login_file.touch(mode=0o600)
+        login_file.write_text(f"{DEV_USERNAME} {password}\n")
+    return DEV_USERNAME, password
