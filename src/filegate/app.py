@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from celery import Celery
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
@@ -17,11 +16,12 @@ from starlette.concurrency import run_in_threadpool
 from filegate import __version__
 from filegate.auth.limits import LoginThrottle, RateLimiter
 from filegate.auth.router import router as auth_router
-from filegate.auth.service import CSRF_HEADER, AuthService
+from filegate.auth.service import AuthService
 from filegate.auth.store import AuthStore
 from filegate.body_limit import BodyLimitMiddleware
 from filegate.browse.router import router as browse_router
 from filegate.connections import async_redis
+from filegate.cors import FilegateCORS
 from filegate.errors import FilegateError
 from filegate.health.checks import Readiness, startup_checks
 from filegate.health.router import router as health_router
@@ -139,16 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_request_body)
     if settings.cors_origins:
         # Outside the body limit, so its 413 carries CORS headers too and a page can read it.
-        any_origin = "*" in settings.cors_origins
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=list(settings.cors_origins),
-            allow_credentials=not any_origin,
-            allow_methods=["GET", "HEAD", "POST", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "Last-Event-ID", CSRF_HEADER],
-            expose_headers=["Content-Disposition", "Content-Length", "Retry-After", "ETag"],
-            max_age=600,
-        )
+        app.add_middleware(FilegateCORS, origins=settings.cors_origins)
     # Added last, so outermost: it sees every answer, the body limit's and the error handlers'.
     app.state.http_metrics = HttpMetrics()
     app.add_middleware(RequestLogMiddleware, metrics=app.state.http_metrics)

@@ -348,6 +348,9 @@ def test_an_unlisted_origin_gets_no_cors_headers(web: Deployment) -> None:
         headers={"Origin": "http://evil.test", "Access-Control-Request-Method": "POST"},
     )
     assert "access-control-allow-origin" not in preflight.headers
+    assert preflight.status_code == 400
+    assert preflight.json()["error"] == "cors_refused"
+    assert "origin" in preflight.json()["detail"]
 
 
 def test_no_cors_headers_at_all_by_default(local_deployment: Deployment) -> None:
