@@ -6,6 +6,7 @@ import abc
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from filegate.errors import FilegateError
 
@@ -34,6 +35,88 @@ class StoredOutput:
     size: int
 
 
+class ListingPhase(StrEnum):
+    """A folder lists its folders first, then its files."""
+
+    FOLDERS = "folders"
+    FILES = "files"
+
+
+@dataclass(frozen=True, slots=True)
+class FolderEntry:
+    """One child of a folder as a listing shows it.
+
+    A folder has no ``size`` (adding up a subtree would cost a listing of all of it) and no
+    ``version``; on S3 no ``modified`` either. A file's ``version`` is its ETag on S3, its pin
+    (size, modification time, inode) on the local store.
+    """
+
+    name: str
+    path: str
+    is_dir: bool
+    size: int | None
+    modified: datetime | None
+    version: str | None
+
+    @property
+    def position(self) -> FolderPosition:
+        return FolderPosition(ListingPhase.FOLDERS if self.is_dir else ListingPhase.FILES, self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class FolderPosition:
+    """Where a listing stopped: right after the child ``name`` of ``phase``.
+
+    Names, not offsets: entries added or removed meanwhile move nothing else. ``(FILES, "")``
+    is the start of the files, every folder having been listed.
+    """
+
+    phase: ListingPhase
+    name: str
+
+    @property
+    def key(self) -> tuple[int, str]:
+        return listing_key(self.phase is ListingPhase.FOLDERS, self.name)
+
+
+def listing_key(is_dir: bool, name: str) -> tuple[int, str]:
+    """The listing order: folders first, then files; folders by their name with a trailing '/'
+    (the order S3 lists prefixes in, and the one ``walk`` uses), files by name."""
+    return (0, f"{name}/") if is_dir else (1, name)
+
+
+def is_listable_name(name: str) -> bool:
+    """Whether a child's name can be asked for again: not empty, '.' or '..' (a path would fold
+    or refuse them), and valid UTF-8 (a local name may not be)."""
+    if name in ("", ".", ".."):
+        return False
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class FolderPage:
+    entries: list[FolderEntry]
+    next: FolderPosition | None
+    """Where the next page starts; None after the last."""
+
+
+def page_of(entries: list[FolderEntry], limit: int) -> FolderPage:
+    """The page of ``limit`` entries from ``entries``, listed in order and holding one more
+    entry than the page when more follow (so that the last page knows it is the last)."""
+    if len(entries) <= limit:
+        return FolderPage(entries, None)
+    last, following = entries[limit - 1], entries[limit]
+    if last.is_dir and not following.is_dir:
+        # Every folder is listed: the next page starts at the files, which spares S3 a second
+        # scan of the whole folder for prefixes.
+        return FolderPage(entries[:limit], FolderPosition(ListingPhase.FILES, ""))
+    return FolderPage(entries[:limit], last.position)
+
+
 class SourceChanged(FilegateError):
     """A source no longer matches its pin: its bytes would not be the ones asked for."""
 
@@ -51,6 +134,20 @@ class PathEscapesRoot(FilegateError):
 class StorageUnavailable(FilegateError):
     status_code = 503
     error = "storage_unavailable"
+
+
+class FolderNotFound(FilegateError):
+    """Nothing is at the path of a folder to list."""
+
+    status_code = 404
+    error = "not_found"
+
+
+class NotAFolder(FilegateError):
+    """The path of a folder to list names a file."""
+
+    status_code = 422
+    error = "invalid_request"
 
 
 class OutputWriter(abc.ABC):
@@ -86,6 +183,25 @@ class Storage(abc.ABC):
 
         Paths are relative to the root. Each folder comes right before its subtree; siblings
         sort by name, a folder's name with its trailing '/' (the order S3 lists keys in).
+        """
+
+    @abc.abstractmethod
+    def list_folder(self, folder: str, after: FolderPosition | None, limit: int) -> FolderPage:
+        """One page of ``folder``'s children in listing order (see ``listing_key``), from after
+        ``after`` (None: the start), at most ``limit`` entries.
+
+        Local: symlinks to files inside the root are files; linked folders and links out of the
+        root are left out. S3: a folder is a common prefix; keys ending in '/' (folder markers)
+        are not files. Names no path could ask for again are left out (``is_listable_name``).
+        Raises FolderNotFound or NotAFolder (a file), PathEscapesRoot when ``folder`` leads
+        out of the root.
+        """
+
+    @abc.abstractmethod
+    def child_entries(self, folder: str, names: list[str]) -> list[FolderEntry]:
+        """The children of ``folder`` with these names, as ``list_folder`` would list them, in
+        no particular order; those not there (or that a listing leaves out) are left out. On S3
+        one name may be both a file and a folder. Never raises for a missing ``folder``.
         """
 
     @abc.abstractmethod

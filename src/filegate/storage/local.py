@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import os
 import time
@@ -10,9 +11,15 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from stat import S_ISDIR, S_ISLNK, S_ISREG
 
 from filegate.links.signing import sign_link
 from filegate.storage.base import (
+    FolderEntry,
+    FolderNotFound,
+    FolderPage,
+    FolderPosition,
+    NotAFolder,
     OutputWriter,
     PathEscapesRoot,
     SourceChanged,
@@ -21,17 +28,26 @@ from filegate.storage.base import (
     Storage,
     StorageUnavailable,
     StoredOutput,
+    is_listable_name,
+    listing_key,
+    page_of,
 )
 
 PARTIAL_SUFFIX = ".partial"
 # A partial file is named ``.<final name>.<32 hex digits>.partial``.
 _PARTIAL_TAG = "[0-9a-f]" * 32
+# A path that cannot name anything: too long, or a loop of symlinks.
+_NOTHING_THERE = {errno.ENAMETOOLONG, errno.ELOOP}
 
 
 def _version_of(st: os.stat_result) -> str:
     # Device and inode name the file itself: a path that now leads elsewhere
     # (a replacement, a new symlink) cannot match, wherever it points.
     return f"{st.st_size}-{st.st_mtime_ns}-{st.st_ino}-{st.st_dev}"
+
+
+def _is_listable_kind(child: os.DirEntry[str]) -> bool:
+    return child.is_dir(follow_symlinks=False) or child.is_file(follow_symlinks=False) or child.is_symlink()
 
 
 class LocalSourceStream(SourceStream):
@@ -157,6 +173,70 @@ class LocalStorage(Storage):
                 yield from self.walk(path)
             elif child.is_file():
                 yield self._entry(path, child.stat(), is_dir=False)
+
+    def list_folder(self, folder: str, after: FolderPosition | None, limit: int) -> FolderPage:
+        real = self._resolve(folder)
+        try:
+            with os.scandir(real) as listing:
+                # The kinds come from the directory itself, without a stat per child: only the
+                # page's entries are stat'ed. Sockets, fifos and devices are left out.
+                children = [
+                    listing_key(child.is_dir(follow_symlinks=False), child.name)
+                    for child in listing
+                    if _is_listable_kind(child) and is_listable_name(child.name)
+                ]
+        except NotADirectoryError:
+            if os.path.isfile(real):
+                raise NotAFolder(f"{folder} is a file, not a folder", paths=[folder]) from None
+            raise FolderNotFound(f"{folder} does not exist", paths=[folder]) from None
+        except FileNotFoundError:
+            raise FolderNotFound(f"{folder} does not exist", paths=[folder]) from None
+        except OSError as exc:
+            if exc.errno in _NOTHING_THERE:
+                raise FolderNotFound(f"{folder} does not exist", paths=[folder]) from None
+            raise StorageUnavailable(f"{folder} cannot be read: {exc.strerror}") from None
+        start = after.key if after is not None else (-1, "")
+        entries: list[FolderEntry] = []
+        for kind, key in sorted(child for child in children if child > start):
+            is_dir = kind == 0
+            entry = self._child_entry(folder, real, key[:-1] if is_dir else key)
+            # A child whose kind changed since the folder was read would break the order.
+            if entry is not None and entry.is_dir == is_dir:
+                entries.append(entry)
+                if len(entries) > limit:
+                    break
+        return page_of(entries, limit)
+
+    def child_entries(self, folder: str, names: list[str]) -> list[FolderEntry]:
+        try:
+            real = self._resolve(folder)
+        except PathEscapesRoot:
+            return []
+        found = (self._child_entry(folder, real, name) for name in names)
+        return [entry for entry in found if entry is not None]
+
+    def _child_entry(self, folder: str, real_folder: str, name: str) -> FolderEntry | None:
+        """The listing's entry for the child ``name`` of ``real_folder``; None when there is
+        none, or a listing leaves it out (a linked folder, a link out of the root)."""
+        path = f"{folder}/{name}" if folder else name
+        full = os.path.join(real_folder, name)
+        try:
+            st = os.lstat(full)
+            if S_ISLNK(st.st_mode):
+                target = os.path.realpath(full)
+                if not target.startswith(self.root + os.sep):
+                    return None
+                st = os.stat(target)
+                if not S_ISREG(st.st_mode):
+                    return None  # linked folders are left out, as walk leaves them: they could loop
+        except (OSError, ValueError):
+            return None
+        modified = datetime.fromtimestamp(st.st_mtime, UTC)
+        if S_ISDIR(st.st_mode):
+            return FolderEntry(name, path, True, None, modified, None)
+        if S_ISREG(st.st_mode):
+            return FolderEntry(name, path, False, st.st_size, modified, _version_of(st))
+        return None
 
     def open_source(self, entry: SourceEntry) -> SourceStream:
         # No realpath here (it costs a system call per path segment, a third of
