@@ -20,7 +20,19 @@ from minio.versioningconfig import SUSPENDED, VersioningConfig
 
 from filegate.links.disposition import content_disposition
 from filegate.links.signing import is_valid_signature
-from filegate.storage.base import PathEscapesRoot, SourceChanged, SourceEntry, Storage, StorageUnavailable
+from filegate.storage.base import (
+    FolderEntry,
+    FolderNotFound,
+    FolderPage,
+    FolderPosition,
+    ListingPhase,
+    NotAFolder,
+    PathEscapesRoot,
+    SourceChanged,
+    SourceEntry,
+    Storage,
+    StorageUnavailable,
+)
 from filegate.storage.local import PARTIAL_SUFFIX, LocalStorage
 from filegate.storage.s3 import S3Storage, make_client
 from tests.conftest import make_bucket
@@ -784,3 +796,175 @@ def test_each_test_gets_an_empty_store(store: Store) -> None:
     assert list(store.storage.walk("")) == []
     assert store.output_files() == []
     assert store.leftovers() == []
+
+
+# --- list_folder and child_entries ----------------------------------------------------------------
+
+TOP_LISTED = [("a-b", True), ("a", True), ("empty", True), ("z", True), ("a.txt", False), ("m.txt", False)]
+"""``top`` of TREE as a listing shows it: folders first, by name with a trailing '/', then files."""
+
+
+def list_all(storage: Storage, folder: str, limit: int) -> list[list[FolderEntry]]:
+    """Every page of ``folder``, following each page's ``next``."""
+    pages = [storage.list_folder(folder, None, limit)]
+    while pages[-1].next is not None:
+        pages.append(storage.list_folder(folder, pages[-1].next, limit))
+        assert len(pages) < 50
+    return [page.entries for page in pages]
+
+
+@pytest.mark.parametrize("limit", [1, 2, 4, 6, 100])
+def test_list_folder_pages_hold_folders_then_files_once_each(store: Store, limit: int) -> None:
+    put_tree(store)
+
+    pages = list_all(store.storage, "top", limit)
+
+    assert [(entry.name, entry.is_dir) for page in pages for entry in page] == TOP_LISTED
+    assert all(len(page) == limit for page in pages[:-1]) and 0 < len(pages[-1]) <= limit
+    assert all(entry.path == f"top/{entry.name}" for page in pages for entry in page)
+
+
+def test_list_folder_entries_carry_what_a_listing_shows(store: Store) -> None:
+    put_tree(store)
+
+    entries = {entry.name: entry for entry in store.storage.list_folder("top/z/deep/er", None, 10).entries}
+    folders = store.storage.list_folder("top/z", None, 10).entries
+
+    file = entries["f.bin"]
+    assert (file.path, file.is_dir, file.size) == ("top/z/deep/er/f.bin", False, 300)
+    assert file.version and file.modified is not None
+    assert abs(file.modified - datetime.now(UTC)) < timedelta(minutes=5)
+    assert [(entry.path, entry.is_dir, entry.size, entry.version) for entry in folders] == [
+        ("top/z/deep", True, None, None)
+    ]
+
+
+def test_list_folder_after_the_last_folder_starts_the_files(store: Store) -> None:
+    put_tree(store)
+
+    first = store.storage.list_folder("top", None, 4)
+
+    # Every folder is on the first page: the next one starts at the files.
+    assert first.next == FolderPosition(ListingPhase.FILES, "")
+    assert [entry.name for entry in store.storage.list_folder("top", first.next, 4).entries] == [
+        "a.txt",
+        "m.txt",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("after", "names"),
+    [
+        (FolderPosition(ListingPhase.FOLDERS, "a"), ["empty", "z", "a.txt", "m.txt"]),
+        (FolderPosition(ListingPhase.FOLDERS, "b-gone"), ["empty", "z", "a.txt", "m.txt"]),
+        (FolderPosition(ListingPhase.FOLDERS, "zz"), ["a.txt", "m.txt"]),
+        (FolderPosition(ListingPhase.FILES, "a.txt"), ["m.txt"]),
+        (FolderPosition(ListingPhase.FILES, "b"), ["m.txt"]),
+        (FolderPosition(ListingPhase.FILES, "m.txt"), []),
+    ],
+)
+def test_list_folder_starts_right_after_a_position_present_or_not(
+    store: Store, after: FolderPosition, names: list[str]
+) -> None:
+    put_tree(store)
+
+    page = store.storage.list_folder("top", after, 10)
+
+    assert [entry.name for entry in page.entries] == names
+    assert page.next is None
+
+
+def test_list_folder_of_the_root_and_of_an_empty_folder(store: Store) -> None:
+    put_tree(store)
+
+    root = store.storage.list_folder("", None, 100)
+    empty = store.storage.list_folder("top/empty", None, 100)
+
+    assert [(entry.path, entry.is_dir) for entry in root.entries] == [
+        ("top-sibling", True),
+        ("top", True),
+        ("outside.txt", False),
+    ]
+    assert empty == FolderPage([], None)
+
+
+def test_list_folder_refuses_a_file_and_a_missing_folder(store: Store) -> None:
+    put_tree(store)
+
+    with pytest.raises(NotAFolder) as refused:
+        store.storage.list_folder("top/a.txt", None, 10)
+    assert refused.value.extra == {"paths": ["top/a.txt"]}
+    for missing in ("missing", "top/a.txt/inside", "top/z/nope", "x" * 300, "y" * 5000):
+        with pytest.raises(FolderNotFound):
+            store.storage.list_folder(missing, None, 10)
+        with pytest.raises(FolderNotFound):
+            store.storage.list_folder(missing, FolderPosition(ListingPhase.FILES, "a"), 10)
+
+
+def test_list_folder_leaves_out_names_no_path_can_name(store: Store) -> None:
+    store.put("odd/ok.txt", b"x")
+    if isinstance(store.sources, S3Sources):
+        store.put("odd//empty-name", b"x")  # the prefix "odd//": a folder without a name
+    else:
+        (store.root / "odd" / os.fsdecode(b"\xff-not-utf8")).write_bytes(b"x")
+
+    assert [entry.name for entry in store.storage.list_folder("odd", None, 10).entries] == ["ok.txt"]
+
+
+def test_child_entries_find_the_named_children_only(store: Store) -> None:
+    put_tree(store)
+
+    found = store.storage.child_entries("top", ["z", "a.txt", "missing", "empty", "x" * 300])
+
+    assert sorted((entry.path, entry.is_dir) for entry in found) == [
+        ("top/a.txt", False),
+        ("top/empty", True),
+        ("top/z", True),
+    ]
+    assert store.storage.child_entries("nowhere", ["a"]) == []
+    assert store.storage.child_entries("top/a.txt", ["a"]) == []
+
+
+def test_local_listing_follows_links_to_files_inside_the_root_only(local: Store, tmp_path: Path) -> None:
+    local.put("top/real.txt", b"real")
+    local.mkdir("top/sub")
+    (tmp_path / "secret.txt").write_bytes(b"secret")
+    (tmp_path / "secret").mkdir()
+    links = {
+        "to-file": local.root / "top" / "real.txt",
+        "to-folder": local.root / "top" / "sub",
+        "out-file": tmp_path / "secret.txt",
+        "out-folder": tmp_path / "secret",
+        "dangling": local.root / "top" / "nothing",
+    }
+    for name, target in links.items():
+        os.symlink(target, local.root / "top" / name)
+    os.mkfifo(local.root / "top" / "fifo")
+
+    page = local.storage.list_folder("top", None, 10)
+    found = local.storage.child_entries("top", [*links, "fifo"])
+
+    listed = [(entry.name, entry.is_dir, entry.size) for entry in page.entries]
+    assert listed == [("sub", True, None), ("real.txt", False, 4), ("to-file", False, 4)]
+    assert [(entry.name, entry.is_dir) for entry in found] == [("to-file", False)]
+    with pytest.raises(PathEscapesRoot):
+        local.storage.list_folder("top/out-folder", None, 10)
+
+
+@pytest.mark.s3
+def test_s3_listing_shows_markers_as_folders_and_hides_deleted_keys(s3: Store, s3_client: Minio) -> None:
+    assert isinstance(s3.storage, S3Storage)
+    s3_client.set_bucket_versioning(s3.storage.source_bucket, VersioningConfig(ENABLED))
+    s3.mkdir("top")
+    s3.mkdir("top/empty")
+    s3.put("top/kept.txt", b"k")
+    s3.put("top/deleted.txt", b"d")
+    s3.delete("top/deleted.txt")  # a delete marker on top of its version
+
+    page = s3.storage.list_folder("top", None, 10)
+
+    assert [(entry.name, entry.is_dir) for entry in page.entries] == [("empty", True), ("kept.txt", False)]
+    assert page.entries[1].version == page.entries[1].version.strip('"')
+    assert s3.storage.list_folder("top/empty", None, 10) == FolderPage([], None)
+    with pytest.raises(FolderNotFound):
+        s3.storage.list_folder("top/deleted.txt", None, 10)
