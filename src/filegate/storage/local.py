@@ -46,10 +46,6 @@ def _version_of(st: os.stat_result) -> str:
     return f"{st.st_size}-{st.st_mtime_ns}-{st.st_ino}-{st.st_dev}"
 
 
-def _is_listable_kind(child: os.DirEntry[str]) -> bool:
-    return child.is_dir(follow_symlinks=False) or child.is_file(follow_symlinks=False) or child.is_symlink()
-
-
 class LocalSourceStream(SourceStream):
     def __init__(self, path: str, entry: SourceEntry) -> None:
         self._entry = entry
@@ -176,15 +172,9 @@ class LocalStorage(Storage):
 
     def list_folder(self, folder: str, after: FolderPosition | None, limit: int) -> FolderPage:
         real = self._resolve(folder)
+        start = after.key if after is not None else (-1, "")
         try:
-            with os.scandir(real) as listing:
-                # The kinds come from the directory itself, without a stat per child: only the
-                # page's entries are stat'ed. Sockets, fifos and devices are left out.
-                children = [
-                    listing_key(child.is_dir(follow_symlinks=False), child.name)
-                    for child in listing
-                    if _is_listable_kind(child) and is_listable_name(child.name)
-                ]
+            children = self._children_after(real, start)
         except NotADirectoryError:
             if os.path.isfile(real):
                 raise NotAFolder(f"{folder} is a file, not a folder", paths=[folder]) from None
@@ -195,9 +185,8 @@ class LocalStorage(Storage):
             if exc.errno in _NOTHING_THERE:
                 raise FolderNotFound(f"{folder} does not exist", paths=[folder]) from None
             raise StorageUnavailable(f"{folder} cannot be read: {exc.strerror}") from None
-        start = after.key if after is not None else (-1, "")
         entries: list[FolderEntry] = []
-        for kind, key in sorted(child for child in children if child > start):
+        for kind, key in sorted(children):
             is_dir = kind == 0
             entry = self._child_entry(folder, real, key[:-1] if is_dir else key)
             # A child whose kind changed since the folder was read would break the order.
@@ -206,6 +195,22 @@ class LocalStorage(Storage):
                 if len(entries) > limit:
                     break
         return page_of(entries, limit)
+
+    @staticmethod
+    def _children_after(real_folder: str, start: tuple[int, str]) -> list[tuple[int, str]]:
+        """The listing keys of the folder's children past ``start``, unsorted. The kinds come from
+        the directory itself, without a stat per child: only a page's entries are stat'ed.
+        Sockets, fifos and devices are left out; so are names a path cannot ask for."""
+        children = []
+        with os.scandir(real_folder) as listing:
+            for child in listing:
+                is_dir = child.is_dir(follow_symlinks=False)
+                if not (is_dir or child.is_file(follow_symlinks=False) or child.is_symlink()):
+                    continue
+                key = listing_key(is_dir, child.name)
+                if key > start and is_listable_name(child.name):
+                    children.append(key)
+        return children
 
     def child_entries(self, folder: str, names: list[str]) -> list[FolderEntry]:
         try:

@@ -293,8 +293,9 @@ class S3Storage(Storage):
         if early_files is None:
             early_files = []
             start = f"{prefix}{after.name}" if after.name else prefix or None
-            # A page's worth of keys per request; folders met on the way take some of it.
-            for item in self._children(prefix, start, min(_MAX_KEYS, max(limit + 1, 100))):
+            # Twice a page's worth of keys (at least 100) per request: folders met on the way take
+            # some of it, and one request more costs more than a longer answer.
+            for item in self._children(prefix, start, min(_MAX_KEYS, max(100, 2 * (limit + 1)))):
                 found_any = True
                 entry = _listed(prefix, item)
                 if entry is not None and not entry.is_dir:
