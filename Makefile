@@ -42,6 +42,10 @@ bench: install ## Throughput and memory of archive builds against zip and cat
 bench-slots: install ## Build slots kept busy by the dispatcher, against strict FIFO
 	$(PY) bench/slots.py
 
+.PHONY: bench-browse
+bench-browse: install ## GET /browse latency on a folder of 10,000 entries, local store and S3 (moto)
+	$(PY) bench/browse.py
+
 .PHONY: clean
 clean: ## Remove the virtualenv, caches and local data
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache data .run
