@@ -111,7 +111,6 @@ export class Browser {
     const check = document.createElement("input");
     check.type = "checkbox";
     check.id = id;
-    check.checked = this.selection.has(entry);
     check.addEventListener("change", () => this.selection.set(entry, check.checked));
 
     const icon = document.createElement("span");
@@ -140,15 +139,27 @@ export class Browser {
     const modified = formatDate(entry.modified);
     meta.textContent = modified ? `${size} · ${modified}` : size;
 
-    row.append(check, icon, name, meta);
+    const covered = document.createElement("span");
+    covered.className = "covered";
+    covered.id = `${id}-note`;
+    check.setAttribute("aria-describedby", covered.id);
+
+    row.append(check, icon, name, meta, covered);
+    this.syncCheck(row);
     return row;
+  }
+
+  /** Ticked when selected; ticked and locked when a selected folder above brings it along. */
+  syncCheck(row) {
+    const check = row.querySelector("input[type=checkbox]");
+    const covering = this.selection.coveringFolder(row.dataset.path);
+    check.checked = covering !== null || this.selection.items.has(row.dataset.path);
+    check.disabled = covering !== null;
+    row.querySelector(".covered").textContent = covering ? `Included with the selected folder ${covering}` : "";
   }
 
   /** Ticks follow the selection when it changes elsewhere (the tray's remove buttons). */
   syncChecks() {
-    for (const row of this.el.entries.children) {
-      const check = row.querySelector("input[type=checkbox]");
-      if (check) check.checked = this.selection.items.has(row.dataset.path);
-    }
+    for (const row of this.el.entries.children) this.syncCheck(row);
   }
 }

@@ -8,6 +8,8 @@ const FINAL = new Set(["ready", "failed", "cancelled", "expired"]);
 const RANK = { queued: 0, preparing: 1, ready: 2, failed: 2, cancelled: 2, expired: 3 };
 const DISMISSED = "filegate.dismissed";
 const SPEED_WINDOW_MS = 8000;
+const RESULT_TRIES = 15;
+const RETRY_MS = 2000;
 
 const HEADLINES = {
   queued: "Waiting in line",
@@ -56,7 +58,10 @@ export class Downloads {
     this.el.list.prepend(ticket.card.root);
     this.el.empty.hidden = true;
     this.refresh(ticket);
-    if (announce) this.announce(`${this.title(ticket)}: ${HEADLINES[ticket.status] || ticket.status}.`);
+    if (announce) {
+      this.announce(`${this.title(ticket)}: ${HEADLINES[ticket.status] || ticket.status}.`);
+      ticket.card.root.scrollIntoView({ block: "nearest" });
+    }
     if (ticket.status === "ready") this.loadResult(ticket);
   }
 
@@ -110,15 +115,21 @@ export class Downloads {
     if (status === "ready") this.loadResult(ticket);
   }
 
-  async loadResult(ticket) {
+  async loadResult(ticket, attempt = 1) {
     if (ticket.result || ticket.loadingResult || !ticket.result_url) return;
     ticket.loadingResult = true;
     try {
       ticket.result = await get(ticket.result_url);
       this.refresh(ticket);
     } catch (error) {
-      if (error.status === 410) this.setStatus(ticket, "expired");
-      else this.onError(error);
+      if (error.status === 410) {
+        this.setStatus(ticket, "expired");
+      } else if ((error.status === 0 || error.status >= 500) && attempt < RESULT_TRIES) {
+        // The server may be restarting (the event stream reconnects meanwhile): ask again.
+        setTimeout(() => this.loadResult(ticket, attempt + 1), RETRY_MS);
+      } else {
+        this.onError(error);
+      }
     } finally {
       ticket.loadingResult = false;
     }

@@ -39,7 +39,10 @@ const feed = new EventFeed({
   onConnection(state) {
     $("connection").hidden = state === "open";
   },
-  onClosed: () => setTimeout(() => refreshTickets({ reopen: true }), 2000),
+  onClosed() {
+    $("connection").hidden = false;
+    setTimeout(() => refreshTickets({ reopen: true }), 2000);
+  },
 });
 
 // Messages
@@ -98,10 +101,11 @@ async function enter(me) {
   $("who").hidden = isAnonymous;
   $("who-text").textContent = isAnonymous ? "" : `Signed in as ${me.name || me.id} (${describeKind(me.kind)})`;
   try {
-    const licence = await get("/licence");
+    const licence = await get("/licence", { quiet401: true });
     options.configure(licence.limits?.features || [], me.max_priority || "normal");
   } catch (error) {
-    options.configure([], "normal");
+    // Without the licence's word the page offers only what every licence allows.
+    options.configure([], me.max_priority || "normal");
     if (error.status !== 401) showError(error);
   }
   await Promise.all([browser.open(""), refreshTickets({ reopen: true })]);
@@ -178,8 +182,10 @@ async function refreshTickets({ reopen = false } = {}) {
   try {
     listing = await get("/tickets");
   } catch (error) {
-    if (error.status !== 401) showError(error);
-    if (reopen && error.status !== 401) feed.onClosed();
+    if (error.status === 401) return;
+    // Unreachable: the "Reconnecting…" note says so already, and the page tries again.
+    if (error.status !== 0) showError(error);
+    if (reopen || !feed.isOpen) feed.onClosed();
     return;
   }
   downloads.merge(listing.tickets || []);
@@ -236,6 +242,9 @@ $("download-form").addEventListener("submit", async (event) => {
       { announce: true },
     );
     selection.clear();
+    // Folded away so the new download shows; the name was for this archive only.
+    $("opt-name").value = "";
+    $("options").open = false;
     scheduleTicketsRefresh();
   } catch (error) {
     showError(error);

@@ -25,9 +25,21 @@ export class Selection extends EventTarget {
     return this.items.has(Selection.pathOf(entry));
   }
 
+  /** The selected folder that already brings ``path`` along, or null. */
+  coveringFolder(path) {
+    for (const selected of this.items.keys()) {
+      if (selected.endsWith("/") && selected !== path && path.startsWith(selected)) return selected;
+    }
+    return null;
+  }
+
   set(entry, isSelected) {
     const path = Selection.pathOf(entry);
     if (isSelected) {
+      // A folder brings its whole subtree: what was ticked inside it is part of it now.
+      if (entry.type === "folder") {
+        for (const selected of [...this.items.keys()]) if (selected.startsWith(path)) this.items.delete(selected);
+      }
       this.items.set(path, { path, name: entry.name, type: entry.type, size: entry.size ?? null });
     } else {
       this.items.delete(path);
