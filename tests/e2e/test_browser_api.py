@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from filegate.auth.capabilities import Capability, sign_capability
 from tests.client import FINAL
 from tests.conftest import Deployment, deployed
 from tests.services import ADMIN_TOKEN, service_env
@@ -245,6 +246,12 @@ def test_the_events_url_is_refused_when_forged_or_expired(web: Deployment) -> No
     assert httpx.get(f"{base}?owner={owner}&access={access}").status_code == 422
     assert httpx.get(f"{base}?after=not-an-id", headers=bearer(key)).status_code == 422
     assert httpx.get(base).status_code == 401
+    past = int(time.time()) - 1
+    secret = web.service.env["FILEGATE_SIGNING_SECRET"]
+    expired = sign_capability(secret, Capability.OWNER_EVENTS, owner, past)
+    gone = httpx.get(f"{base}?owner={owner}&expires={past}&access={expired}")
+    assert gone.status_code == 410
+    assert "GET /tickets" in gone.json()["detail"]
 
 
 # Cookie sessions
@@ -382,3 +389,15 @@ def test_a_bad_origin_setting_stops_start_up(tmp_path: Path) -> None:
     )
     assert done.returncode != 0
     assert "FILEGATE_CORS_ORIGINS" in done.stderr
+
+
+def test_an_odd_last_event_id_replays_instead_of_failing(web: Deployment) -> None:
+    key = new_app(web.base_url)
+    created = post_download(web.base_url, key, ["docs/a.txt", "docs/b.txt"], name="odd-id")
+    wait_ready(created["status_url"])
+    for odd in ("garbage", "99999999999999999999999-0", "1-2-3", ""):
+        with httpx.stream("GET", created["status_url"], headers={"Last-Event-ID": odd}, timeout=30) as sse:
+            assert sse.status_code == 200
+            messages = list(Reader().messages(sse.iter_lines()))
+        assert messages[0].json()["status"] == "queued", odd
+        assert messages[-1].json()["status"] == "ready", odd

@@ -118,7 +118,8 @@ async def ticket_status(
     record = await service.get(ticket_id, viewer)
     if _wants_json(accept):
         return JSONResponse(record.public_state())
-    stream = follow_ticket(store, hub, ticket_id, last_event_id, settings.sse_keepalive)
+    # A Last-Event-ID that is no event id of ours (a proxy's, a client's bug) replays everything.
+    stream = follow_ticket(store, hub, ticket_id, _stream_id_or_none(last_event_id), settings.sse_keepalive)
     return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
