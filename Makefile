@@ -18,6 +18,9 @@ $(STAMP): pyproject.toml
 
 .PHONY: install
 install: $(STAMP) ## Create the virtualenv and install filegate with its development tools
+
+.PHONY: tools
+tools: ## Install the system programs the tests and benchmarks use (unzip, 7z, Java, Chromium, wrk, ...)
 	@bash scripts/ensure-tools.sh
 
 .PHONY: run
@@ -31,15 +34,15 @@ lint: install ## ruff, formatting and mypy --strict
 	$(VENV)/bin/mypy
 
 .PHONY: test
-test: lint ## Lint, then the whole test suite against real Redis, S3 server, workers and HTTP
+test: lint tools ## Lint, then the whole test suite against real Redis, S3 server, workers and HTTP
 	$(VENV)/bin/pytest
 
 .PHONY: bench
-bench: install ## Throughput and memory of archive builds against zip and cat
+bench: install tools ## Throughput and memory of archive builds against zip and cat
 	$(PY) bench/run.py
 
 .PHONY: bench-slots
-bench-slots: install ## Build slots kept busy by the dispatcher, against strict FIFO
+bench-slots: install tools ## Build slots kept busy by the dispatcher, against strict FIFO
 	$(PY) bench/slots.py
 
 .PHONY: bench-browse
