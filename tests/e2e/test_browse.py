@@ -239,10 +239,11 @@ def test_a_file_is_422_and_a_missing_folder_404_naming_it(
 ) -> None:
     top = bad_path_sources
     body = error(browse(deployment, f"{top}/file.txt"), 422, "invalid_request")
-    assert body["paths"] == [f"{top}/file.txt"] and "is a file, not a folder" in body["detail"]
+    assert body["paths"] == [f"{top}/file.txt"] and body["field"] == "path"
+    assert "is a file, not a folder" in body["detail"]
     for missing in (f"{top}/nope", f"{top}/file.txt/below", f"{top}/{'a' * 300}", f"{top}/{'b' * 5000}"):
         body = error(browse(deployment, missing), 404, "not_found")
-        assert body["paths"] == [missing]
+        assert body["paths"] == [missing] and body["field"] == "path"
 
 
 def test_bytes_that_are_not_utf8_find_no_folder(deployment: Deployment, bad_path_sources: str) -> None:
@@ -370,7 +371,7 @@ def test_local_symlinks_inside_the_root_list_as_files_and_others_not_at_all(
     assert body["entries"][2]["size"] == 4
     for path in (f"{top}/out-folder", f"{top}/out-file"):
         body = error(browse(local_deployment, path), 422, "invalid_path")
-        assert "secret" not in body["detail"]
+        assert "secret" not in body["detail"] and body["field"] == "path"
 
 
 def test_s3_folder_markers_are_folders_not_files(s3_deployment: Deployment) -> None:

@@ -8,7 +8,17 @@ from filegate.auth.principal import Principal, within
 from filegate.browse.cursor import decode_cursor
 from filegate.errors import Forbidden
 from filegate.snapshot.paths import normalise_path
-from filegate.storage.base import FolderEntry, FolderPage, FolderPosition, Storage, listing_key, page_of
+from filegate.storage.base import (
+    FolderEntry,
+    FolderNotFound,
+    FolderPage,
+    FolderPosition,
+    NotAFolder,
+    PathEscapesRoot,
+    Storage,
+    listing_key,
+    page_of,
+)
 
 MAX_PAGE_ENTRIES = 1000
 """A larger ``limit`` is lowered to this: one page is one answer of a few hundred KB at most."""
@@ -49,7 +59,11 @@ async def browse_folder(
     after = decode_cursor(folder, cursor) if cursor else None
     limit = min(limit, MAX_PAGE_ENTRIES)
     if principal.may_read(folder):
-        return folder, await run_in_threadpool(storage.list_folder, folder, after, limit)
+        try:
+            return folder, await run_in_threadpool(storage.list_folder, folder, after, limit)
+        except (FolderNotFound, NotAFolder, PathEscapesRoot) as exc:
+            # The store names the path; the answer also names the parameter, as for other errors.
+            raise type(exc)(exc.detail, field="path", **exc.extra) from None
     names = children_towards_scopes(folder, principal.scopes)
     if not names:
         raise Forbidden("these paths are outside what you may read", field="path", paths=[raw_path])
