@@ -197,7 +197,6 @@ export class Downloads {
     if (status === "preparing") {
       if (progress && typeof progress.percent === "number") {
         card.bar.value = progress.percent;
-        card.bar.textContent = `${Math.floor(progress.percent)} %`;
       } else {
         card.bar.removeAttribute("value"); // an indeterminate bar until the first figures
       }
@@ -216,7 +215,8 @@ export class Downloads {
     if (status === "queued") {
       const position = ticket.position;
       if (position && position.position) {
-        return `Waiting in line (number ${position.position}): ${describeReason(position.reason)}.`;
+        const place = position.position === 1 ? "Next in line" : `Number ${position.position} in line`;
+        return `${place}: ${describeReason(position.reason)}.`;
       }
       return "Waiting in line: the archive is built as soon as its turn comes.";
     }
@@ -226,7 +226,10 @@ export class Downloads {
         ? `Preparing the archive: ${Math.floor(percent)} % done.`
         : "Preparing the archive…";
     }
-    if (status === "failed") return `The archive could not be made: ${ticket.error || "the server gave no reason"}.`;
+    if (status === "failed") {
+      const reason = (ticket.error || "the server gave no reason").replace(/\.+$/, "");
+      return `The archive could not be made: ${reason}.`;
+    }
     if (status === "cancelled") return "Cancelled: nothing was kept.";
     if (status === "ready") {
       return ticket.expires_at ? `Ready to download until ${formatDate(ticket.expires_at)}.` : "Ready to download.";

@@ -10,6 +10,7 @@ import { Selection } from "./selection.js";
 import * as session from "./session.js";
 
 const $ = (id) => document.getElementById(id);
+const RETRY_MS = 2000;
 
 const selection = new Selection();
 const options = new Options({
@@ -41,7 +42,7 @@ const feed = new EventFeed({
   },
   onClosed() {
     $("connection").hidden = false;
-    setTimeout(() => refreshTickets({ reopen: true }), 2000);
+    retryTickets(true);
   },
 });
 
@@ -167,6 +168,20 @@ $("notice-close").addEventListener("click", clearError);
 // Tickets
 
 let refreshTimer = null;
+let retryTimer = null;
+let retryReopens = false;
+
+/** One pending retry of the ticket list at a time; it reopens the stream when any asker needed that. */
+function retryTickets(reopen) {
+  retryReopens = retryReopens || reopen;
+  if (retryTimer) return;
+  retryTimer = setTimeout(() => {
+    const needsReopen = retryReopens;
+    retryTimer = null;
+    retryReopens = false;
+    refreshTickets({ reopen: needsReopen });
+  }, RETRY_MS);
+}
 
 function scheduleTicketsRefresh() {
   // Several unknown events in a row (a new ticket's first few) need one listing only.
@@ -185,7 +200,7 @@ async function refreshTickets({ reopen = false } = {}) {
     if (error.status === 401) return;
     // Unreachable: the "Reconnecting…" note says so already, and the page tries again.
     if (error.status !== 0) showError(error);
-    if (reopen || !feed.isOpen) feed.onClosed();
+    retryTickets(reopen || !feed.isOpen);
     return;
   }
   downloads.merge(listing.tickets || []);
