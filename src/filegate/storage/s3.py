@@ -41,6 +41,7 @@ _MISSING_CODES = {"NoSuchKey", "NoSuchVersion", "InvalidArgument"}
 _CHANGED_CODES = {"PreconditionFailed"}
 # The most keys S3 answers with per listing request.
 _MAX_KEYS = 1000
+_MAX_KEY_BYTES = 1024
 
 
 def make_client(
@@ -269,6 +270,9 @@ class S3Storage(Storage):
             raise StorageUnavailable(f"cannot reach the S3 store: {exc}") from exc
 
     def list_folder(self, folder: str, after: FolderPosition | None, limit: int) -> FolderPage:
+        if len(folder.encode()) > _MAX_KEY_BYTES:
+            # No key is longer, so nothing is there; S3 may refuse to be asked.
+            raise FolderNotFound(f"{folder} does not exist", paths=[folder])
         prefix = f"{folder}/" if folder else ""
         entries: list[FolderEntry] = []
         # Files met while scanning for folders from the start: the first page needs no second request.
