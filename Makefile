@@ -46,7 +46,7 @@ bench-slots: install tools ## Build slots kept busy by the dispatcher, against s
 	$(PY) bench/slots.py
 
 .PHONY: bench-browse
-bench-browse: install ## GET /browse latency on a folder of 10,000 entries, local store and S3 (moto)
+bench-browse: install tools ## GET /browse latency on a folder of 10,000 entries, local store and S3 (moto)
 	$(PY) bench/browse.py
 
 .PHONY: clean
