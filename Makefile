@@ -49,6 +49,10 @@ bench-slots: install tools ## Build slots kept busy by the dispatcher, against s
 bench-browse: install tools ## GET /browse latency on a folder of 10,000 entries, local store and S3 (moto)
 	$(PY) bench/browse.py
 
+.PHONY: bench-page
+bench-page: install tools ## The page in headless Chromium: Download pressed → first progress and ready shown
+	$(PY) bench/page.py
+
 .PHONY: clean
 clean: ## Remove the virtualenv, caches and local data
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache data .run

@@ -68,6 +68,18 @@ export async function request(method, url, { body, quiet401 = false } = {}) {
   return data;
 }
 
+/**
+ * A URL the API handed out (events_url, result_url), on this page's own origin.
+ *
+ * The API builds them from FILEGATE_PUBLIC_URL, which may name another host for the same server
+ * (127.0.0.1 against localhost, an inner address behind a proxy); the page's Content-Security-Policy
+ * lets it connect to its own origin only, and the signature sits in the query, not the host.
+ */
+export function onThisOrigin(url) {
+  const parsed = new URL(url, window.location.href);
+  return `${window.location.origin}${parsed.pathname}${parsed.search}`;
+}
+
 export const get = (url, options) => request("GET", url, options);
 export const post = (url, body, options) => request("POST", url, { ...options, body });
 export const del = (url, options) => request("DELETE", url, options);

@@ -1,6 +1,6 @@
 // The downloads panel: one card per ticket, following the page's one event stream.
 
-import { del, get } from "./api.js";
+import { del, get, onThisOrigin } from "./api.js";
 import { describeReason, formatDate, formatDuration, formatSize, formatSpeed, plural } from "./format.js";
 
 const FINAL = new Set(["ready", "failed", "cancelled", "expired"]);
@@ -9,6 +9,8 @@ const RANK = { queued: 0, preparing: 1, ready: 2, failed: 2, cancelled: 2, expir
 const DISMISSED = "filegate.dismissed";
 const SPEED_WINDOW_MS = 8000;
 const RESULT_TRIES = 15;
+const HELD_TICKETS = 50;
+const HELD_EVENTS = 20;
 const RETRY_MS = 2000;
 
 const HEADLINES = {
@@ -26,6 +28,7 @@ export class Downloads {
     this.onError = onError;
     this.announce = announce;
     this.tickets = new Map();
+    this.held = new Map(); // ticket id → events that came before the ticket was known here
     this.dismissed = new Set(JSON.parse(sessionStorage.getItem(DISMISSED) || "[]"));
   }
 
@@ -37,6 +40,21 @@ export class Downloads {
     this.tickets.clear();
     this.el.list.replaceChildren();
     this.el.empty.hidden = false;
+  }
+
+  /**
+   * An event for a ticket not known yet: its first events may come before POST /download has
+   * answered, or before GET /tickets lists a ticket made in another tab. Kept, a few per ticket,
+   * and applied when the ticket arrives.
+   */
+  hold(type, data) {
+    if (!this.held.has(data.ticket_id)) {
+      if (this.held.size >= HELD_TICKETS) this.held.delete(this.held.keys().next().value);
+      this.held.set(data.ticket_id, []);
+    }
+    const events = this.held.get(data.ticket_id);
+    events.push([type, data]);
+    if (events.length > HELD_EVENTS) events.shift();
   }
 
   /** Tickets as GET /tickets lists them (newest first); what is known already is kept. */
@@ -58,6 +76,12 @@ export class Downloads {
     this.el.list.prepend(ticket.card.root);
     this.el.empty.hidden = true;
     this.refresh(ticket);
+    for (const [type, data] of this.held.get(ticket.ticket_id) || []) {
+      // A listing may already show later figures than what was held.
+      if (type === "progress" && ticket.progress && data.bytes_done < ticket.progress.bytes_done) continue;
+      this.apply(type, data);
+    }
+    this.held.delete(ticket.ticket_id);
     if (announce) {
       this.announce(`${this.title(ticket)}: ${HEADLINES[ticket.status] || ticket.status}.`);
       ticket.card.root.scrollIntoView({ block: "nearest" });
@@ -119,7 +143,7 @@ export class Downloads {
     if (ticket.result || ticket.loadingResult || !ticket.result_url) return;
     ticket.loadingResult = true;
     try {
-      ticket.result = await get(ticket.result_url);
+      ticket.result = await get(onThisOrigin(ticket.result_url));
       this.refresh(ticket);
     } catch (error) {
       if (error.status === 410) {

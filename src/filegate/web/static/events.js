@@ -3,6 +3,8 @@
 // Browsers allow six connections per origin over HTTP/1.1: one stream per ticket would
 // starve the page's own calls, so all tickets share this one.
 
+import { onThisOrigin } from "./api.js";
+
 const TYPES = ["status", "progress", "position"];
 const REMEMBERED_IDS = 5000;
 
@@ -19,7 +21,7 @@ export class EventFeed {
   /** Follow every ticket from just after ``cursor`` (the cursor GET /tickets answered with). */
   open(eventsUrl, cursor) {
     this.close();
-    const url = new URL(eventsUrl, window.location.href);
+    const url = new URL(onThisOrigin(eventsUrl));
     if (cursor) url.searchParams.set("after", cursor);
     const source = new EventSource(url.href);
     this.source = source;

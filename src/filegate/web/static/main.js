@@ -33,8 +33,13 @@ const downloads = new Downloads(
 );
 const feed = new EventFeed({
   onEvent(type, data) {
-    if (downloads.has(data.ticket_id)) downloads.apply(type, data);
-    else scheduleTicketsRefresh(); // a ticket made elsewhere (another tab): learn it
+    if (downloads.has(data.ticket_id)) {
+      downloads.apply(type, data);
+    } else {
+      // Ours before POST /download has answered, or made elsewhere (another tab): learn it.
+      downloads.hold(type, data);
+      scheduleTicketsRefresh();
+    }
   },
   onResync: () => refreshTickets(),
   onConnection(state) {
