@@ -45,8 +45,14 @@ from filegate.worker import CLEANUP_QUEUE, SWEEP_TASK, create_celery_app, send_b
 log = logging.getLogger(__name__)
 
 
+_LOCATIONS = {"body", "query", "path", "header", "cookie"}
+
+
 def _field_name(location: tuple[int | str, ...]) -> str:
-    parts = [str(part) for part in location if part != "body"]
+    """``paths[0]``, ``limit``: the field as the caller wrote it, without where it was sent."""
+    if location and location[0] in _LOCATIONS:
+        location = location[1:]
+    parts = [str(part) for part in location]
     name = ""
     for part in parts:
         name += f"[{part}]" if part.isdigit() else (f".{part}" if name else part)
