@@ -408,6 +408,8 @@ def test_a_reloaded_page_lists_the_download_again_and_follows_it_to_ready(
     browser.refresh()
     wait_for(browser, lambda d: visible(d, "#tickets li.ticket"))
     assert ticket_id_of(browser, "reloaded") == before
+    # The folder shown is in the address (#/<root>): the reload shows it again.
+    wait_for(browser, lambda d: css(d, "#crumbs [aria-current]").text == root)
     assert css(browser, "#who-text").text.startswith("Signed in as")
     wait_for(browser, lambda d: shows_progress(d, "reloaded") or card_status(d, "reloaded") == "ready")
     screenshot(browser, "reloaded", show="#tickets")

@@ -16,11 +16,25 @@ export class Browser {
     this.shown = 0;
     this.rowCount = 0;
     this.el.more.addEventListener("click", () => this.loadMore());
+    window.addEventListener("popstate", () => this.open(Browser.pathInAddress(), { remember: false }));
     selection.addEventListener("change", () => this.syncChecks());
   }
 
-  /** Show a folder ("" is the top); focus moves to the listing when a person asked for it. */
-  async open(path, { focus = false } = {}) {
+  /** The folder named in the address (#/photos/2023), so a reload or a shared link opens it. */
+  static pathInAddress() {
+    const hash = window.location.hash.replace(/^#\/?/, "");
+    try {
+      return decodeURIComponent(hash);
+    } catch {
+      return "";
+    }
+  }
+
+  /**
+   * Show a folder ("" is the top); focus moves to the listing when a person asked for it, and
+   * the address follows (so Back returns to the folder before).
+   */
+  async open(path, { focus = false, remember = focus } = {}) {
     const target = path.replace(/^\/+|\/+$/g, "");
     this.el.status.textContent = "Loading…";
     let page;
@@ -29,9 +43,15 @@ export class Browser {
     } catch (error) {
       this.el.status.textContent = "";
       this.onError(error);
+      // A folder named in the address that is gone (or not yours): show the top instead.
+      if (target && !focus) await this.open("", { remember: true });
       return;
     }
     this.path = page.path ?? target;
+    if (remember) {
+      const address = `#/${this.path.split("/").map(encodeURIComponent).join("/")}`;
+      if (window.location.hash !== address) window.history.pushState({ path: this.path }, "", address);
+    }
     this.el.entries.replaceChildren();
     this.shown = 0;
     this.renderCrumbs();

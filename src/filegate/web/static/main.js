@@ -114,7 +114,7 @@ async function enter(me) {
     options.configure([], me.max_priority || "normal");
     if (error.status !== 401) showError(error);
   }
-  await Promise.all([browser.open(""), refreshTickets({ reopen: true })]);
+  await Promise.all([browser.open(Browser.pathInAddress()), refreshTickets({ reopen: true })]);
 }
 
 $("login-form").addEventListener("submit", async (event) => {
