@@ -562,6 +562,73 @@ def test_a_cookie_session_needs_its_csrf_header_and_ends_at_sign_out(
     )
 
 
+def test_a_long_folder_loads_more_and_ticks_survive_moving_around(
+    rig: PageRig, browser: webdriver.Chrome
+) -> None:
+    root = rig.deployment.folder()
+    for number in range(130):
+        rig.deployment.sources.put(f"{root}/many/f{number:03}.txt", b"x" * (number + 1))
+    rig.deployment.sources.put(f"{root}/other/one.txt", b"one")
+    sign_in(browser, rig, rig.user())
+    open_folder(browser, root)
+    open_folder(browser, f"{root}/many")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#entries li")) == 100
+    tick(browser, f"{root}/many/f000.txt")
+    css(browser, "#more").send_keys(Keys.ENTER)
+    wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#entries li")) == 130)
+    assert not visible(browser, "#more")
+    assert "130 items shown" in css(browser, "#browse-status").text
+    tick(browser, f"{root}/many/f129.txt")
+
+    go_up_to(browser, root)
+    open_folder(browser, f"{root}/other")
+    tick(browser, f"{root}/other/one.txt")
+    browser.back()  # the address follows the folders: Back shows the one before
+    wait_for(browser, lambda d: css(d, "#crumbs [aria-current]").text == root)
+    open_folder(browser, f"{root}/many")
+    assert css(browser, f"{row(f'{root}/many/f000.txt')} input").is_selected()
+    # 1 + 130 + 3 bytes in three files, all known.
+    assert css(browser, "#tray-summary").text == "3 items selected: 134 bytes in 3 files."
+
+    # Ticking the folder takes in what was ticked inside it, and locks its contents.
+    go_up_to(browser, root)
+    tick(browser, f"{root}/many/")
+    assert css(browser, "#tray-summary").text.startswith("2 items selected")
+    open_folder(browser, f"{root}/many")
+    inner = css(browser, f"{row(f'{root}/many/f001.txt')} input")
+    assert inner.is_selected() and not inner.is_enabled()
+    assert (
+        f"Included with the selected folder {root}/many/" in css(browser, row(f"{root}/many/f001.txt")).text
+    )
+    assert_no_console_errors(browser)
+
+
+def test_without_authentication_the_page_opens_at_the_files(
+    redis_url: str, tmp_path_factory: pytest.TempPathFactory, rig: PageRig
+) -> None:
+    home = tmp_path_factory.mktemp("page-open")
+    sources = LocalSources(home / "files")
+    sources.put("shared/notes.txt", b"open to all" * 100)
+    sources.put("shared/more.txt", b"and more")
+    env = service_env(f"{redis_url}/57", home, FILEGATE_AUTH="off")
+    with deployed(home, env, sources) as running, opened(rig.downloads) as driver:
+        driver.get(f"{running.base_url}/")
+        wait_for(driver, lambda d: visible(d, "#entries li"))
+        assert not visible(driver, "#username") and not visible(driver, "#logout")
+        assert "asks no one to sign in" in css(driver, "#who-text").text
+        tick(driver, "shared/")
+        css(driver, "#options summary").click()
+        # Anonymous callers may ask any priority, and the community licence allows them.
+        priorities = [
+            option.get_attribute("value") for option in Select(css(driver, "#opt-priority")).options
+        ]
+        assert priorities == ["high", "normal", "low"] and visible(driver, "#opt-split")
+        press_download(driver)
+        wait_for(driver, lambda d: visible(d, "#tickets .part a"), timeout=60)
+        screenshot(driver, "without-sign-in", show="#tickets")
+        assert console_errors(driver) == []
+
+
 def test_the_page_is_served_with_headers_that_hold_the_browser_to_it(rig: PageRig) -> None:
     page = httpx.get(f"{rig.base_url}/", timeout=10)
     assert page.status_code == 200

@@ -104,8 +104,11 @@ async function enter(me) {
   $("loading").hidden = true;
   $("workspace").hidden = false;
   const isAnonymous = me.kind === "anonymous";
-  $("who").hidden = isAnonymous;
-  $("who-text").textContent = isAnonymous ? "" : `Signed in as ${me.name || me.id} (${describeKind(me.kind)})`;
+  $("who").hidden = false;
+  $("logout").hidden = isAnonymous;
+  $("who-text").textContent = isAnonymous
+    ? "Open to everyone: this server asks no one to sign in"
+    : `Signed in as ${me.name || me.id} (${describeKind(me.kind)})`;
   try {
     const licence = await get("/licence", { quiet401: true });
     options.configure(licence.limits?.features || [], me.max_priority || "normal");
