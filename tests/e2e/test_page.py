@@ -603,6 +603,43 @@ def test_a_long_folder_loads_more_and_ticks_survive_moving_around(
     assert_no_console_errors(browser)
 
 
+def test_an_app_key_signs_in_for_the_tab_and_a_ready_archive_is_released(
+    rig: PageRig, browser: webdriver.Chrome
+) -> None:
+    root = rig.tree(big_gib=0.01)
+    key = _new_app_key(rig.base_url)
+    browser.get(f"{rig.base_url}/")
+    wait_for(browser, lambda d: visible(d, "#username"))
+    css(browser, "#login details summary").click()
+    css(browser, "#api-key").send_keys(key, Keys.ENTER)
+    wait_for(browser, lambda d: visible(d, "#entries li"))
+    assert css(browser, "#who-text").text == "Signed in as other-origin (app key)"
+    assert browser.execute_script("return sessionStorage.getItem('filegate.bearer')") == key
+
+    browser.refresh()  # the tab keeps the key
+    wait_for(browser, lambda d: visible(d, "#entries li"))
+    open_folder(browser, root)
+    tick(browser, f"{root}/reports/")
+    press_download(browser)
+    wait_for(browser, lambda d: visible(d, "#tickets .part a"), timeout=60)
+    ticket_id = ticket_id_of(browser, "reports")
+    card(browser, "reports").find_element(By.XPATH, ".//button[contains(., 'delete the archive')]").click()
+    wait_for(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, "#tickets li.ticket"))
+    state = httpx.get(
+        f"{rig.base_url}/ticket/{ticket_id}/status",
+        headers={"Authorization": f"Bearer {key}", "Accept": "application/json"},
+        timeout=10,
+    )
+    assert state.status_code == 410 or state.json()["status"] == "expired", state.text
+
+    css(browser, "#logout").click()
+    wait_for(browser, lambda d: visible(d, "#username"))
+    assert browser.execute_script("return sessionStorage.getItem('filegate.bearer')") is None
+    # Signing out forgets the key in the tab; the key itself stays valid.
+    assert httpx.get(f"{rig.base_url}/auth/me", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    assert_no_console_errors(browser)
+
+
 def test_without_authentication_the_page_opens_at_the_files(
     redis_url: str, tmp_path_factory: pytest.TempPathFactory, rig: PageRig
 ) -> None:
