@@ -1,9 +1,8 @@
-// The downloads panel: one card per ticket, following the page's one event stream.
+// The downloads panel: the tickets' states, kept in step with the page's one event stream.
 
 import { del, get, onThisOrigin } from "./api.js";
-import { describeReason, formatDate, formatDuration, formatSize, formatSpeed, plural } from "./format.js";
+import { FINAL, HEADLINES, TicketCard } from "./card.js";
 
-const FINAL = new Set(["ready", "failed", "cancelled", "expired"]);
 // A later state never gives way to an earlier one (a list fetched before an event arrived).
 const RANK = { queued: 0, preparing: 1, ready: 2, failed: 2, cancelled: 2, expired: 3 };
 const DISMISSED = "filegate.dismissed";
@@ -13,14 +12,6 @@ const HELD_TICKETS = 50;
 const HELD_EVENTS = 20;
 const RETRY_MS = 2000;
 
-const HEADLINES = {
-  queued: "Waiting in line",
-  preparing: "Preparing the archive",
-  ready: "Ready to download",
-  failed: "The archive could not be made",
-  cancelled: "Cancelled",
-  expired: "Expired: the links no longer work",
-};
 
 export class Downloads {
   constructor(elements, { onError, announce }) {
@@ -72,7 +63,11 @@ export class Downloads {
     if (this.tickets.has(state.ticket_id) || this.dismissed.has(state.ticket_id)) return;
     const ticket = { ...state, samples: [], result: null, card: null };
     this.tickets.set(ticket.ticket_id, ticket);
-    ticket.card = this.renderCard(ticket);
+    ticket.card = new TicketCard(ticket.ticket_id, {
+      onCancel: () => this.cancel(ticket),
+      onRelease: () => this.release(ticket),
+      onDismiss: () => this.dismiss(ticket),
+    });
     this.el.list.prepend(ticket.card.root);
     this.el.empty.hidden = true;
     this.refresh(ticket);
@@ -163,174 +158,8 @@ export class Downloads {
     return ticket.name || "Your archive";
   }
 
-  renderCard(ticket) {
-    const make = (tag, className, parent) => {
-      const node = document.createElement(tag);
-      if (className) node.className = className;
-      if (parent) parent.append(node);
-      return node;
-    };
-    const root = make("li", "ticket");
-    const article = make("article", "", root);
-    const heading = make("h3", "ticket-name", article);
-    heading.id = `ticket-${ticket.ticket_id}`;
-    article.setAttribute("aria-labelledby", heading.id);
-    const meta = make("p", "ticket-meta", article);
-    const headline = make("p", "ticket-status", article);
-    const bar = make("progress", "", article);
-    bar.max = 100;
-    bar.setAttribute("aria-labelledby", heading.id);
-    const figures = make("p", "ticket-figures", article);
-    const parts = make("ul", "parts", article);
-    const manifest = make("p", "manifest", article);
-    const actions = make("p", "ticket-actions", article);
-    const cancel = make("button", "", actions);
-    cancel.type = "button";
-    cancel.textContent = "Cancel";
-    cancel.addEventListener("click", () => this.cancel(ticket));
-    const release = make("button", "", actions);
-    release.type = "button";
-    release.textContent = "Done: delete the archive";
-    release.addEventListener("click", () => this.release(ticket));
-    const dismiss = make("button", "quiet", actions);
-    dismiss.type = "button";
-    dismiss.textContent = "Remove from the list";
-    dismiss.addEventListener("click", () => this.dismiss(ticket));
-    return { root, heading, meta, headline, bar, figures, parts, manifest, cancel, release, dismiss };
-  }
-
   refresh(ticket) {
-    const card = ticket.card;
-    if (!card) return;
-    const { status } = ticket;
-    card.root.dataset.status = status;
-    card.heading.textContent = this.title(ticket);
-    card.cancel.setAttribute("aria-label", `Cancel ${this.title(ticket)}`);
-    card.release.setAttribute("aria-label", `Delete the archive ${this.title(ticket)} from the server`);
-    card.dismiss.setAttribute("aria-label", `Remove ${this.title(ticket)} from the list`);
-
-    const meta = [];
-    if (typeof ticket.file_count === "number") meta.push(plural(ticket.file_count, "file", "files"));
-    if (typeof ticket.total_size === "number") meta.push(formatSize(ticket.total_size));
-    if (ticket.created_at) meta.push(`requested ${formatDate(ticket.created_at)}`);
-    card.meta.textContent = meta.join(" · ");
-
-    card.headline.textContent = this.headline(ticket);
-    card.bar.hidden = status !== "preparing";
-    const progress = ticket.progress;
-    if (status === "preparing") {
-      if (progress && typeof progress.percent === "number") {
-        card.bar.value = progress.percent;
-      } else {
-        card.bar.removeAttribute("value"); // an indeterminate bar until the first figures
-      }
-    }
-    card.figures.textContent = status === "preparing" ? this.figures(ticket) : "";
-    card.figures.hidden = !card.figures.textContent;
-
-    this.renderResult(ticket);
-    card.cancel.hidden = !(status === "queued" || status === "preparing");
-    card.release.hidden = status !== "ready";
-    card.dismiss.hidden = !FINAL.has(status) || status === "ready";
-  }
-
-  headline(ticket) {
-    const { status } = ticket;
-    if (status === "queued") {
-      const position = ticket.position;
-      if (position && position.position) {
-        const place = position.position === 1 ? "Next in line" : `Number ${position.position} in line`;
-        return `${place}: ${describeReason(position.reason)}.`;
-      }
-      return "Waiting in line: the archive is built as soon as its turn comes.";
-    }
-    if (status === "preparing") {
-      const percent = ticket.progress?.percent;
-      return typeof percent === "number"
-        ? `Preparing the archive: ${Math.floor(percent)} % done.`
-        : "Preparing the archive…";
-    }
-    if (status === "failed") {
-      const reason = (ticket.error || "the server gave no reason").replace(/\.+$/, "");
-      return `The archive could not be made: ${reason}.`;
-    }
-    if (status === "cancelled") return "Cancelled: nothing was kept.";
-    if (status === "ready") {
-      return ticket.expires_at ? `Ready to download until ${formatDate(ticket.expires_at)}.` : "Ready to download.";
-    }
-    return HEADLINES[status] || status;
-  }
-
-  figures(ticket) {
-    const progress = ticket.progress;
-    if (!progress) return "";
-    const text = [];
-    if (progress.files_total) text.push(`${progress.files_done ?? 0} of ${plural(progress.files_total, "file", "files")}`);
-    if (progress.bytes_total) text.push(`${formatSize(progress.bytes_done ?? 0)} of ${formatSize(progress.bytes_total)}`);
-    if (progress.parts_total > 1) text.push(`part ${progress.part} of ${progress.parts_total}`);
-    const samples = ticket.samples;
-    if (samples.length >= 2) {
-      const first = samples[0];
-      const last = samples[samples.length - 1];
-      const seconds = (last.at - first.at) / 1000;
-      if (seconds >= 0.5 && last.bytes > first.bytes) {
-        const speed = (last.bytes - first.bytes) / seconds;
-        text.push(formatSpeed(speed));
-        const left = (progress.bytes_total - progress.bytes_done) / speed;
-        if (left > 0) text.push(`about ${formatDuration(left)} left`);
-      }
-    }
-    return text.join(" · ");
-  }
-
-  renderResult(ticket) {
-    const card = ticket.card;
-    const result = ticket.status === "ready" ? ticket.result : null;
-    if (!result) {
-      card.parts.replaceChildren();
-      card.manifest.replaceChildren();
-      card.parts.hidden = card.manifest.hidden = true;
-      return;
-    }
-    if (card.parts.childElementCount) return; // links once; they do not change
-    card.parts.hidden = false;
-    const count = result.parts.length;
-    result.parts.forEach((part, index) => {
-      const item = document.createElement("li");
-      item.className = "part";
-      const link = document.createElement("a");
-      link.className = "button primary";
-      link.href = part.url;
-      link.setAttribute("download", part.name);
-      const label = count > 1 ? `Download part ${index + 1} of ${count}` : "Download";
-      link.textContent = `${label}: ${part.name} (${formatSize(part.size)})`;
-      const checksum = document.createElement("p");
-      checksum.className = "checksum";
-      if (part.sha256) {
-        checksum.append("SHA-256: ");
-        const code = document.createElement("code");
-        code.textContent = part.sha256;
-        checksum.append(code);
-      } else {
-        checksum.textContent = "A link to the file itself: no checksum was computed (the file was not read).";
-      }
-      item.append(link, checksum);
-      if (part.oversized) {
-        const note = document.createElement("p");
-        note.className = "hint";
-        note.textContent = "This part holds one file larger than the split size.";
-        item.append(note);
-      }
-      card.parts.append(item);
-    });
-    if (result.manifest) {
-      card.manifest.hidden = false;
-      const link = document.createElement("a");
-      link.href = result.manifest.url;
-      link.setAttribute("download", result.manifest.name);
-      link.textContent = `The manifest: every file with its size and checksum (${formatSize(result.manifest.size)})`;
-      card.manifest.replaceChildren(link);
-    }
+    if (ticket.card) ticket.card.draw(ticket, this.title(ticket));
   }
 
   async cancel(ticket) {
