@@ -13,8 +13,9 @@ from typing import Any, TypeVar
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service as ChromeService
+from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -178,3 +179,69 @@ def wait_for_download(folder: Path, name: str, timeout: float = 60) -> Path:
         time.sleep(0.1)
     listing = json.dumps(sorted(path.name for path in folder.iterdir()))
     raise AssertionError(f"{name} was not downloaded into {folder} in {timeout} s: {listing}")
+
+
+# Driving the page as a person
+
+
+def css(driver: webdriver.Chrome, selector: str) -> Any:
+    return driver.find_element(By.CSS_SELECTOR, selector)
+
+
+def row(path: str) -> str:
+    return f'#entries li[data-path="{path}"]'
+
+
+def open_folder(driver: webdriver.Chrome, path: str) -> None:
+    """Opens the folder ``path`` (shown in the current listing) with the keyboard."""
+    css(driver, f"{row(path + '/')} button.name").send_keys("\n")
+    wait_for(driver, lambda d: css(d, "#crumbs [aria-current]").text == path.rsplit("/", 1)[-1])
+
+
+def go_up_to(driver: webdriver.Chrome, crumb: str) -> None:
+    driver.find_element(By.XPATH, f"//ol[@id='crumbs']//button[normalize-space()='{crumb}']").click()
+    wait_for(driver, lambda d: css(d, "#crumbs [aria-current]").text == crumb)
+
+
+def tick(driver: webdriver.Chrome, path: str) -> None:
+    box = css(driver, f"{row(path)} input[type=checkbox]")
+    box.send_keys(" ")  # Space, as the keyboard would
+    wait_for(driver, lambda d: box.is_selected())
+
+
+def set_options(driver: webdriver.Chrome, **fields: str) -> None:
+    if css(driver, "#options").get_attribute("open") is None:
+        css(driver, "#options summary").click()
+    if "name" in fields:
+        css(driver, "#opt-name").clear()
+        css(driver, "#opt-name").send_keys(fields["name"])
+    if "compression" in fields:
+        Select(css(driver, "#opt-compression")).select_by_value(fields["compression"])
+
+
+def press_download(driver: webdriver.Chrome) -> None:
+    count = len(driver.find_elements(By.CSS_SELECTOR, "#tickets li.ticket"))
+    css(driver, "#download").click()
+    wait_for(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#tickets li.ticket")) > count)
+
+
+def card(driver: webdriver.Chrome, name: str) -> Any:
+    return driver.find_element(By.XPATH, f"//ul[@id='tickets']/li[.//h3[normalize-space()='{name}']]")
+
+
+def card_status(driver: webdriver.Chrome, name: str) -> str:
+    return str(card(driver, name).get_attribute("data-status"))
+
+
+def shows_progress(driver: webdriver.Chrome, name: str) -> bool:
+    """The card shows figures from a progress event: files and bytes done of their totals."""
+    ticket = card(driver, name)
+    figures = ticket.find_element(By.CSS_SELECTOR, ".ticket-figures")
+    bar = ticket.find_element(By.CSS_SELECTOR, "progress")
+    is_preparing = ticket.get_attribute("data-status") == "preparing"
+    return is_preparing and bar.is_displayed() and " of " in figures.text
+
+
+def ticket_id_of(driver: webdriver.Chrome, name: str) -> str:
+    heading = card(driver, name).find_element(By.CSS_SELECTOR, "h3").get_attribute("id")
+    return str(heading).removeprefix("ticket-")

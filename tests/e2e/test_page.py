@@ -29,12 +29,24 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
+from filegate.auth.capabilities import Capability, sign_capability
 from filegate.tickets.keys import owner_feed_key
 from tests.browser import (
+    card,
+    card_status,
     console_errors,
+    css,
+    go_up_to,
+    open_folder,
     opened,
+    press_download,
     recorded_events,
+    row,
     screenshot,
+    set_options,
+    shows_progress,
+    tick,
+    ticket_id_of,
     visible,
     wait_for,
     wait_for_download,
@@ -205,10 +217,6 @@ def browser(rig: PageRig) -> Iterator[webdriver.Chrome]:
 # Driving the page as a person
 
 
-def css(driver: webdriver.Chrome, selector: str) -> Any:
-    return driver.find_element(By.CSS_SELECTOR, selector)
-
-
 def sign_in(
     driver: webdriver.Chrome, rig: PageRig, username: str, *, shot: str | None = None, host: str = ""
 ) -> None:
@@ -223,65 +231,6 @@ def sign_in(
     css(driver, "#login-form button[type=submit]").click()
     wait_for(driver, lambda d: visible(d, "#who") and visible(d, "#entries li"))
     assert f"Signed in as {username} (user)" in css(driver, "#who-text").text
-
-
-def row(path: str) -> str:
-    return f'#entries li[data-path="{path}"]'
-
-
-def open_folder(driver: webdriver.Chrome, path: str) -> None:
-    """Opens the folder ``path`` (shown in the current listing) with the keyboard."""
-    css(driver, f"{row(path + '/')} button.name").send_keys("\n")
-    wait_for(driver, lambda d: css(d, "#crumbs [aria-current]").text == path.rsplit("/", 1)[-1])
-
-
-def go_up_to(driver: webdriver.Chrome, crumb: str) -> None:
-    driver.find_element(By.XPATH, f"//ol[@id='crumbs']//button[normalize-space()='{crumb}']").click()
-    wait_for(driver, lambda d: css(d, "#crumbs [aria-current]").text == crumb)
-
-
-def tick(driver: webdriver.Chrome, path: str) -> None:
-    box = css(driver, f"{row(path)} input[type=checkbox]")
-    box.send_keys(" ")  # Space, as the keyboard would
-    wait_for(driver, lambda d: box.is_selected())
-
-
-def set_options(driver: webdriver.Chrome, **fields: str) -> None:
-    if css(driver, "#options").get_attribute("open") is None:
-        css(driver, "#options summary").click()
-    if "name" in fields:
-        css(driver, "#opt-name").clear()
-        css(driver, "#opt-name").send_keys(fields["name"])
-    if "compression" in fields:
-        Select(css(driver, "#opt-compression")).select_by_value(fields["compression"])
-
-
-def press_download(driver: webdriver.Chrome) -> None:
-    count = len(driver.find_elements(By.CSS_SELECTOR, "#tickets li.ticket"))
-    css(driver, "#download").click()
-    wait_for(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#tickets li.ticket")) > count)
-
-
-def card(driver: webdriver.Chrome, name: str) -> Any:
-    return driver.find_element(By.XPATH, f"//ul[@id='tickets']/li[.//h3[normalize-space()='{name}']]")
-
-
-def card_status(driver: webdriver.Chrome, name: str) -> str:
-    return str(card(driver, name).get_attribute("data-status"))
-
-
-def shows_progress(driver: webdriver.Chrome, name: str) -> bool:
-    """The card shows figures from a progress event: files and bytes done of their totals."""
-    ticket = card(driver, name)
-    figures = ticket.find_element(By.CSS_SELECTOR, ".ticket-figures")
-    bar = ticket.find_element(By.CSS_SELECTOR, "progress")
-    is_preparing = ticket.get_attribute("data-status") == "preparing"
-    return is_preparing and bar.is_displayed() and " of " in figures.text
-
-
-def ticket_id_of(driver: webdriver.Chrome, name: str) -> str:
-    heading = card(driver, name).find_element(By.CSS_SELECTOR, "h3").get_attribute("id")
-    return str(heading).removeprefix("ticket-")
 
 
 def assert_no_console_errors(driver: webdriver.Chrome, *allowed: str) -> None:
@@ -475,7 +424,7 @@ def test_a_restarted_api_loses_and_repeats_no_event(rig: PageRig) -> None:
     assert [record["type"] for record in seen] == [fields["event"] for _, fields in feed]
 
     # The same events, in the same order, as the ticket's own stream tells them.
-    status_url = _status_url(rig, ticket_id, owner)
+    status_url = _status_url(rig, ticket_id)
     with httpx.stream("GET", status_url, headers={"Accept": "text/event-stream"}, timeout=30) as sse:
         own = list(Reader().messages(sse.iter_lines()))
     assert [(m.event, _without_ticket(m.json())) for m in own] == [
@@ -744,10 +693,8 @@ def _owner_of(rig: PageRig, ticket_id: str) -> str:
     return str(owner)
 
 
-def _status_url(rig: PageRig, ticket_id: str, owner: str) -> str:
+def _status_url(rig: PageRig, ticket_id: str) -> str:
     """The ticket's capability status URL, as its owner's ticket list gives it."""
-    from filegate.auth.capabilities import Capability, sign_capability
-
     secret = rig.deployment.service.env["FILEGATE_SIGNING_SECRET"]
     access = sign_capability(secret, Capability.TICKET_STATUS, ticket_id)
     return f"{rig.base_url}/ticket/{ticket_id}/status?access={access}"
