@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request
 
 from filegate.auth.service import Unauthorized
-from filegate.deps import AuthServiceDep
+from filegate.deps import AuthServiceDep, get_principal
 
 router = APIRouter(tags=["licence"])
 
@@ -19,7 +19,7 @@ async def licence_state(
     """Status (community, valid, expired, invalid), why, the licensee, expiry and limits."""
     try:
         auth.require_admin(authorization)
-    except Unauthorized:
-        await auth.principal(authorization)
+    except Unauthorized:  # not the admin: any caller, by bearer token or session cookie
+        await get_principal(request, authorization)
     state: dict[str, Any] = request.app.state.licence.state().public()
     return state
