@@ -28,8 +28,19 @@ def run_api(settings: Settings) -> None:
 
     # No access log: filegate writes its own line per request (filegate.http), in its log format.
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level="info", access_log=False
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        access_log=False,
+        # Event streams never end by themselves: without a bound, a stopping API would wait for
+        # every browser to leave. Past it the streams are cut, and clients resume elsewhere with
+        # Last-Event-ID.
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
+
+
+SHUTDOWN_GRACE_SECONDS = 5
 
 
 def worker_argv(queues: str, extra: list[str]) -> list[str]:

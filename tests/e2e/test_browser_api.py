@@ -4,6 +4,8 @@ list and one multiplexed event stream, a cookie session with a CSRF header, and 
 from __future__ import annotations
 
 import contextlib
+import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,9 +17,10 @@ import httpx
 import pytest
 
 from filegate.auth.capabilities import Capability, sign_capability
-from tests.client import FINAL
+from filegate.cli import SHUTDOWN_GRACE_SECONDS
+from tests.client import FINAL, eventually
 from tests.conftest import Deployment, deployed
-from tests.services import ADMIN_TOKEN, service_env
+from tests.services import ADMIN_TOKEN, free_port, running, service_env
 from tests.sources import LocalSources
 from tests.sse import Message, Reader
 
@@ -401,3 +404,25 @@ def test_an_odd_last_event_id_replays_instead_of_failing(web: Deployment) -> Non
             messages = list(Reader().messages(sse.iter_lines()))
         assert messages[0].json()["status"] == "queued", odd
         assert messages[-1].json()["status"] == "ready", odd
+
+
+def test_a_stopping_api_cuts_open_event_streams_after_its_grace(web: Deployment, tmp_path: Path) -> None:
+    """A rolling restart does not wait for browsers to leave (``filegate api``, as deployed)."""
+    env = {**web.service.env, "FILEGATE_PORT": str(free_port())}
+    base_url = f"http://127.0.0.1:{env['FILEGATE_PORT']}"
+    key = new_app(web.base_url)
+    log = tmp_path / "api.log"
+    with running([sys.executable, "-m", "filegate.cli", "api"], log, env) as api:
+        assert eventually(lambda: _answers(f"{base_url}/health"), timeout=30), log.read_text()
+        with httpx.stream("GET", f"{base_url}/tickets/events", headers=bearer(key), timeout=60) as sse:
+            assert sse.status_code == 200
+            started = time.monotonic()
+            api.send_signal(signal.SIGTERM)
+            api.wait(timeout=30)
+        assert time.monotonic() - started < SHUTDOWN_GRACE_SECONDS + 5
+
+
+def _answers(url: str) -> bool:
+    with contextlib.suppress(httpx.HTTPError):
+        return httpx.get(url, timeout=1).status_code == 200
+    return False
