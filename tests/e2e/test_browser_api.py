@@ -80,6 +80,8 @@ def test_status_and_result_urls_work_without_any_header(web: Deployment) -> None
     key = new_app(web.base_url)
     created = post_download(web.base_url, key, ["docs/"], name="caps")
     status_url, result_url = created["status_url"], created["result_url"]
+    # What a page shows on the new download's card at once.
+    assert (created["name"], created["file_count"], created["total_size"]) == ("caps", 3, 15000)
     assert status_url.startswith(f"{web.base_url}/ticket/{created['ticket_id']}/status?access=")
     assert result_url.startswith(f"{web.base_url}/ticket/{created['ticket_id']}/result?access=")
 

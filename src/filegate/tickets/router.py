@@ -87,6 +87,10 @@ async def create_download(
     return {
         "ticket_id": record.ticket_id,
         "status": record.status.value,
+        "name": record.options.name,
+        "file_count": record.file_count,
+        "total_size": record.total_size,
+        "created_at": record.created_at,
         **ticket_urls(settings, record.ticket_id),
         "expires_at": record.expires_at,
     }

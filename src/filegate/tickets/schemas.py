@@ -48,6 +48,10 @@ class DownloadRequest(BaseModel):
 class TicketCreated(BaseModel):
     ticket_id: str
     status: str
-    status_url: str
-    result_url: str
+    name: str = Field(description="The archive's base name, as it will be downloaded.")
+    file_count: int
+    total_size: int = Field(description="Bytes of the selected files (before compression).")
+    created_at: datetime
+    status_url: str = Field(description="Server-Sent Events of this ticket; works with no header.")
+    result_url: str = Field(description="The parts and their links once ready; works with no header.")
     expires_at: datetime

@@ -259,11 +259,7 @@ $("download-form").addEventListener("submit", async (event) => {
   try {
     const created = await post("/download", body);
     clearError();
-    const only = selection.size === 1 ? [...selection.items.values()][0].name : null;
-    downloads.add(
-      { ...created, name: body.name || only || "download", file_count: undefined },
-      { announce: true },
-    );
+    downloads.add(created, { announce: true });
     selection.clear();
     // Folded away so the new download shows; the name was for this archive only.
     $("opt-name").value = "";
