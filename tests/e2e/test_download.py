@@ -136,5 +136,8 @@ def test_a_source_deleted_before_the_build_fails_the_ticket_with_its_name(
     result = api_get(local_deployment.base_url, f"/ticket/{state['ticket_id']}/result")
     assert result.status_code == 409
     assert result.json()["state"]["status"] == "failed"
-    leftovers = list(Path(local_deployment.service.env["FILEGATE_OUTPUT_DIR"]).rglob("*"))
-    assert not [path for path in leftovers if path.is_file() and state["ticket_id"] in str(path)]
+    # The build ran (it opened its part and wrote keep.txt before meeting vanish.txt); its
+    # folder, named by the build, holds nothing: no part, no partial file, no manifest.
+    build_id = local_deployment.build_id(state["ticket_id"])
+    assert local_deployment.builds_started(build_id) == 1
+    assert local_deployment.stored_outputs(build_id) == []
