@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from filegate.licence.document import new_key_pair
 from tests.client import api_get, eventually, request_download, wait_final
@@ -154,3 +155,34 @@ def test_the_vendor_commands_make_a_licence_that_filegate_accepts(tmp_path: Path
     licence.write_text(issued.stdout.replace(issued.stdout[10], "A" if issued.stdout[10] != "A" else "B", 1))
     tampered = run("licence", "show", env=env)
     assert tampered.returncode == 1 and json.loads(tampered.stdout)["status"] == "invalid"
+
+
+def test_a_licence_allowing_fewer_builds_than_the_setting_admits_only_that_many(
+    redis_url: str, tmp_path: Path
+) -> None:
+    from filegate.archive.registry import BuildRegistry
+    from filegate.licence.check import LicenceCheck
+    from filegate.scheduling.service import Scheduler
+    from filegate.settings import Settings
+
+    client = redis.Redis.from_url(f"{redis_url}/57", decode_responses=True)
+    client.flushdb()
+    for number in range(5):
+        client.hset(f"filegate:build:b{number}", mapping={"estimate": 100, "queued_at": 0})
+        client.zadd("filegate:queue", {f"b{number}": number})
+    terms = licence_env(tmp_path, max_concurrent_builds=2)
+    settings = Settings(
+        licence_file=Path(terms["FILEGATE_LICENCE_FILE"]),
+        licence_public_key=terms["FILEGATE_LICENCE_PUBLIC_KEY"],
+        max_concurrent_builds=4,
+        space_budget="1GB",
+    )
+    registry = BuildRegistry(client)
+    scheduler = Scheduler(registry, settings, LicenceCheck(settings))
+
+    assert [a.build_id for a in scheduler.dispatch()] == ["b0", "b1"]
+    assert scheduler.dispatch() == []  # both slots the licence allows are taken
+
+    registry.release("b0", 0)  # a slot comes back: one more, never past the licence's two
+    assert [a.build_id for a in scheduler.dispatch()] == ["b2"]
+    assert client.smembers("filegate:running") == {"b1", "b2"}
