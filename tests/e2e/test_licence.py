@@ -19,6 +19,7 @@ from filegate.licence.document import new_key_pair
 from tests.client import api_get, eventually, request_download, wait_final
 from tests.conftest import Deployment, deployed
 from tests.licences import licence_env
+from tests.queue import queue_build
 from tests.services import service_env
 from tests.sources import LocalSources
 
@@ -168,8 +169,7 @@ def test_a_licence_allowing_fewer_builds_than_the_setting_admits_only_that_many(
     client = redis.Redis.from_url(f"{redis_url}/57", decode_responses=True)
     client.flushdb()
     for number in range(5):
-        client.hset(f"filegate:build:b{number}", mapping={"estimate": 100, "queued_at": 0})
-        client.zadd("filegate:queue", {f"b{number}": number})
+        queue_build(client, f"b{number}", number, 100)
     terms = licence_env(tmp_path, max_concurrent_builds=2)
     settings = Settings(
         licence_file=Path(terms["FILEGATE_LICENCE_FILE"]),

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.client import api_get, request_download, wait_final
+from filegate.scheduling.dispatcher import BY_SIZE, by_size_member
+from tests.client import api_delete, api_get, request_download, wait_final
 from tests.conftest import Deployment, deployed
+from tests.queue import queue_build
 from tests.services import service_env
 from tests.sources import LocalSources
 from tests.sse import read_all
@@ -166,8 +168,7 @@ def test_two_dispatchers_at_once_never_over_admit(redis_url: str) -> None:
     client = redis.Redis.from_url(f"{redis_url}/11", decode_responses=True)
     client.flushdb()
     for number in range(40):
-        client.hset(f"filegate:build:b{number}", mapping={"estimate": 100, "queued_at": 0})
-        client.zadd("filegate:queue", {f"b{number}": number})
+        queue_build(client, f"b{number}", number, 100)
     registry = BuildRegistry(client)
     limits = Limits(max_slots=5, budget=350, free=-1, max_wait_ms=10**9)
     admitted: list[str] = []
@@ -190,8 +191,7 @@ def test_two_dispatchers_at_once_never_over_admit(redis_url: str) -> None:
 def _queue(client: redis.Redis, builds: dict[str, tuple[int, int]]) -> None:
     """Queue builds: name → (estimate bytes, queued at ms), in the order given."""
     for order, (name, (estimate, queued_at)) in enumerate(builds.items()):
-        client.hset(f"filegate:build:{name}", mapping={"estimate": estimate, "queued_at": queued_at})
-        client.zadd("filegate:queue", {name: order})
+        queue_build(client, name, order, estimate, queued_at)
 
 
 def test_backfill_stops_once_the_passed_over_build_has_waited_too_long(redis_url: str) -> None:
@@ -229,8 +229,7 @@ def test_admitted_builds_carry_their_priority_to_the_broker(redis_url: str) -> N
     client.flushdb()
     now_ms = int(time.time() * 1000)
     for name, priority in [("late-high", Priority.HIGH), ("low", Priority.LOW), ("normal", Priority.NORMAL)]:
-        client.hset(f"filegate:build:{name}", mapping={"estimate": 1, "queued_at": now_ms})
-        client.zadd("filegate:queue", {name: queue_score(priority, now_ms + len(name))})
+        queue_build(client, name, queue_score(priority, now_ms + len(name)), 1, now_ms)
     admitted = BuildRegistry(client).dispatch(Limits(max_slots=5, budget=-1, free=-1, max_wait_ms=0))
 
     assert [(a.build_id, a.priority) for a in admitted] == [
@@ -282,6 +281,7 @@ def test_an_admitted_build_whose_message_was_lost_gets_its_slot_back(redis_url: 
 
     assert client.smembers("filegate:running") == {"waiting"}
     assert client.zrange("filegate:queue", 0, -1) == ["lost"]
+    assert client.zrange(BY_SIZE, 0, -1) == [by_size_member(1, "lost")]
     assert int(client.get("filegate:space:reserved") or 0) == 100
 
 
@@ -310,3 +310,74 @@ def test_backfill_takes_the_largest_fitting_build_first(redis_url: str) -> None:
     assert [a.build_id for a in admitted] == ["first", "medium", "small"]
     assert client.hget("filegate:build:huge", "position") == "1:waiting_for_space"
     assert client.hget("filegate:build:small2", "position") == "2:waiting_for_slot"
+
+
+def _queue_and_index(client: redis.Redis) -> tuple[set[str], set[str]]:
+    """The queue's members as the index by size should hold them, and what the index holds."""
+    queued = client.zrange("filegate:queue", 0, -1, withscores=True)
+    expected = {by_size_member(int(score), build_id) for build_id, score in queued}
+    return expected, set(client.zrange(BY_SIZE, 0, -1))
+
+
+def test_the_index_by_size_follows_the_queue_through_lifts_joins_and_cancels(one_slot: Deployment) -> None:
+    root = one_slot.folder()
+    for name in ("blocker", "a", "b"):
+        one_slot.sources.put(f"{root}/{name}/data.bin", os.urandom(100_000))
+    client = redis.Redis.from_url(one_slot.service.env["FILEGATE_REDIS_URL"], decode_responses=True)
+    one_slot.service.stop_worker()
+    extra = list(one_slot.service.extra_workers)
+    for worker in extra:
+        worker.terminate()
+    for worker in extra:
+        worker.wait(timeout=20)
+    one_slot.service.extra_workers.clear()
+    try:
+        blocker = request_download(one_slot.base_url, [f"{root}/blocker/"]).json()["ticket_id"]
+        a = request_download(one_slot.base_url, [f"{root}/a/"], priority="low").json()["ticket_id"]
+        request_download(one_slot.base_url, [f"{root}/b/"])
+        blocker_build, a_build = one_slot.build_id(blocker), one_slot.build_id(a)
+        assert client.sismember("filegate:running", blocker_build)  # admitted, never started
+        low_score = client.zscore("filegate:queue", a_build)
+
+        # The same request at high priority lifts the waiting build, in both sets.
+        assert request_download(one_slot.base_url, [f"{root}/a/"], priority="high").status_code == 202
+        assert (client.zscore("filegate:queue", a_build) or 0) < (low_score or 0)
+        expected, index = _queue_and_index(client)
+        assert expected == index and len(index) == 2
+        assert client.zrange("filegate:queue", 0, 0) == [a_build]
+
+        # Joining the admitted build, even at high priority, does not queue it a second time.
+        assert request_download(one_slot.base_url, [f"{root}/blocker/"], priority="high").status_code == 202
+        assert client.zscore("filegate:queue", blocker_build) is None
+        assert _queue_and_index(client)[0] == _queue_and_index(client)[1]
+
+        # Cancelling every ticket of a waiting build takes it out of both.
+        for ticket in client.smembers(f"filegate:build:{a_build}:tickets"):
+            assert api_delete(one_slot.base_url, f"/ticket/{ticket}").status_code == 200
+        assert client.zscore("filegate:queue", a_build) is None
+        expected, index = _queue_and_index(client)
+        assert expected == index and len(index) == 1
+    finally:
+        one_slot.service.start_worker()
+
+
+def test_each_dispatch_places_the_first_hundred_and_the_sweep_everyone(redis_url: str) -> None:
+    from filegate.archive.registry import BuildRegistry
+    from filegate.scheduling.dispatcher import ALL_POSITIONS, POSITION_WINDOW, Limits
+
+    client = redis.Redis.from_url(f"{redis_url}/13", decode_responses=True)
+    client.flushdb()
+    for number in range(POSITION_WINDOW + 50):
+        queue_build(client, f"b{number}", number, 100)
+    registry = BuildRegistry(client)
+    full = Limits(max_slots=0, budget=-1, free=-1, max_wait_ms=60_000)  # every slot taken
+
+    assert registry.dispatch(full) == []
+    assert client.hget("filegate:build:b0", "position") == "1:waiting_for_slot"
+    last_placed = f"filegate:build:b{POSITION_WINDOW - 1}"
+    assert client.hget(last_placed, "position") == f"{POSITION_WINDOW}:waiting_for_slot"
+    assert client.hget(f"filegate:build:b{POSITION_WINDOW}", "position") is None
+
+    assert registry.dispatch(full, ALL_POSITIONS) == []
+    deepest = f"filegate:build:b{POSITION_WINDOW + 49}"
+    assert client.hget(deepest, "position") == f"{POSITION_WINDOW + 50}:waiting_for_slot"

@@ -26,6 +26,8 @@ import redis
 from filegate.scheduling.dispatcher import (
     DISPATCH_SCRIPT,
     LEASE_SECONDS,
+    POSITION_WINDOW,
+    QUEUE_LUA,
     RECLAIM_SCRIPT,
     RELEASE_SCRIPT,
     UNSTARTED_SECONDS,
@@ -90,6 +92,7 @@ def fingerprint_key(fingerprint: str) -> str:
 # building) or 'ready' (the ticket is ready now, with the build's parts).
 CLAIM_SCRIPT = (
     EMIT_EVENT_LUA
+    + QUEUE_LUA
     + """
 local p = 'filegate:'
 local fp, ticket_id = ARGV[1], ARGV[3]
@@ -110,13 +113,18 @@ if not build_id then
   redis.call('SET', bkey .. ':manifest', ARGV[8])
   redis.call('SET', fpkey, build_id)
   redis.call('HSET', bkey, 'estimate', ARGV[10], 'queued_at', ARGV[11], 'score', ARGV[9])
-  redis.call('ZADD', p .. 'queue', ARGV[9], build_id)
+  enqueue(build_id, tonumber(ARGV[9]), tonumber(ARGV[10]))
 elseif status == 'ready' then
   outcome = 'ready'
 else
-  -- a request of higher priority lifts a build still waiting (LT: only ever forward)
-  if redis.call('ZADD', p .. 'queue', 'LT', 'CH', ARGV[9], build_id) == 1 then
-    redis.call('HSET', p .. 'build:' .. build_id, 'score', ARGV[9])
+  -- a request of higher priority lifts a build still waiting (only ever forward); one
+  -- admitted or building is not in the queue and stays out of it
+  local current = redis.call('ZSCORE', p .. 'queue', build_id)
+  if current and tonumber(ARGV[9]) < tonumber(current) then
+    local bkey = p .. 'build:' .. build_id
+    dequeue(build_id)
+    enqueue(build_id, tonumber(ARGV[9]), tonumber(redis.call('HGET', bkey, 'estimate') or '0'))
+    redis.call('HSET', bkey, 'score', ARGV[9])
   end
 end
 local bkey = p .. 'build:' .. build_id
@@ -208,6 +216,7 @@ return 1
 # (others still hold the build), 'queued' or 'running'.
 CANCEL_SCRIPT = (
     EMIT_EVENT_LUA
+    + QUEUE_LUA
     + """
 local p = 'filegate:'
 local tkey = p .. 'ticket:' .. ARGV[1]
@@ -228,7 +237,7 @@ local fpkey = p .. 'fingerprint:' .. redis.call('HGET', bkey, 'fingerprint')
 if redis.call('GET', fpkey) == build_id then redis.call('DEL', fpkey) end
 if redis.call('HGET', bkey, 'status') == 'queued' then
   redis.call('HSET', bkey, 'status', 'cancelled')
-  redis.call('ZREM', p .. 'queue', build_id)
+  dequeue(build_id)
   redis.pcall('HINCRBY', p .. 'metrics', 'builds:cancelled', 1)
   return 'queued'
 end
@@ -274,6 +283,7 @@ return 'released'
 # new request can reach it, and its tickets are marked expired).
 RETIRE_SCRIPT = (
     EMIT_EVENT_LUA
+    + QUEUE_LUA
     + """
 local p = 'filegate:'
 local bkey = p .. 'build:' .. ARGV[1]
@@ -289,7 +299,7 @@ end
 local status = redis.call('HGET', bkey, 'status')
 if status == 'building' then return 'busy' end
 if status == 'deleting' then return 'delete' end
-redis.call('ZREM', p .. 'queue', ARGV[1])
+dequeue(ARGV[1])
 redis.call('HSET', bkey, 'status', 'deleting')
 local fpkey = p .. 'fingerprint:' .. redis.call('HGET', bkey, 'fingerprint')
 if redis.call('GET', fpkey) == ARGV[1] then redis.call('DEL', fpkey) end
@@ -450,7 +460,8 @@ class BuildRegistry:
         """Give the build's slot back; its reservation becomes the bytes it now holds."""
         self._redis.eval(RELEASE_SCRIPT, 0, build_id, str(held_bytes))
 
-    def dispatch(self, limits: Limits) -> list[Admission]:
-        """Admit what fits now; returns the builds to send to the workers."""
+    def dispatch(self, limits: Limits, window: int = POSITION_WINDOW) -> list[Admission]:
+        """Admit what fits now; returns the builds to send to the workers. The first ``window``
+        waiting builds learn their place."""
         now_ms = int(datetime.now(UTC).timestamp() * 1000)
-        return admissions(self._redis.eval(DISPATCH_SCRIPT, 0, *limits.args(now_ms)))
+        return admissions(self._redis.eval(DISPATCH_SCRIPT, 0, *limits.args(now_ms, window)))

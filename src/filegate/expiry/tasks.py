@@ -23,7 +23,7 @@ def sweep(self: Task) -> int:
     # message or a crash left waiting is admitted here.
     scheduler = worker_context(self.app).scheduler
     scheduler.reclaim()
-    for admitted in scheduler.dispatch():
+    for admitted in scheduler.dispatch(every_position=True):
         send_build(self.app, admitted)
     return handed
 

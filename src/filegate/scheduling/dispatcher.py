@@ -30,92 +30,128 @@ from filegate.snapshot.manifest import Manifest
 from filegate.tickets.feed import EMIT_EVENT_LUA
 
 QUEUE = "filegate:queue"
+BY_SIZE = "filegate:queue:by-size"
 RUNNING = "filegate:running"
 HELD = "filegate:space:held"
 RESERVED = "filegate:space:reserved"
 # Priority dominates the score; arrival (ms) orders within a priority.
 _PRIORITY_WEIGHT = 10**14
+POSITION_WINDOW = 100
+"""Each dispatch tells the first this many waiting builds their place; the sweep tells all."""
+ALL_POSITIONS = 100_000
+
+
+def by_size_member(score: int, build_id: str) -> str:
+    """A queued build in the index by size: its queue score first, so equal sizes keep queue order."""
+    return f"{score:020d}:{build_id}"
+
+
+# Lua functions for the scripts that change the queue. The queue is two sorted sets kept
+# together: by score (priority, then arrival) and by size (largest first, then queue order),
+# so the dispatcher finds the head and the largest build that fits in O(log n).
+QUEUE_LUA = """
+local function by_size_member(score, build_id)
+  return string.format('%020.0f', score) .. ':' .. build_id
+end
+local function enqueue(build_id, score, estimate)
+  redis.call('ZADD', 'filegate:queue', score, build_id)
+  redis.call('ZADD', 'filegate:queue:by-size', -estimate, by_size_member(score, build_id))
+end
+local function dequeue(build_id)
+  local score = redis.call('ZSCORE', 'filegate:queue', build_id)
+  if not score then return false end
+  redis.call('ZREM', 'filegate:queue', build_id)
+  redis.call('ZREM', 'filegate:queue:by-size', by_size_member(tonumber(score), build_id))
+  return true
+end
+"""
 
 # ARGV: max slots, fixed budget (-1: none), free space for builds (-1: not
-# measured), now (ms), max wait (ms), priority weight. Returns the admitted
-# builds as {build id, priority rank} pairs.
+# measured), now (ms), max wait (ms), priority weight, how many waiting builds
+# learn their place. Returns the admitted builds as {build id, priority rank} pairs.
+# Its cost grows with the slots and that window, not with the queue: the head is
+# read one build at a time, and backfill asks the index by size for the largest
+# build that fits.
 DISPATCH_SCRIPT = (
     EMIT_EVENT_LUA
+    + QUEUE_LUA
     + """
 local p = 'filegate:'
 local max_slots, budget, free = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local now, max_wait, weight = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local window = tonumber(ARGV[7])
 local running = redis.call('SCARD', p .. 'running')
 local held = tonumber(redis.call('GET', p .. 'space:held') or '0')
 local reserved = tonumber(redis.call('GET', p .. 'space:reserved') or '0')
 local admitted = {}
-local queued = redis.call('ZRANGE', p .. 'queue', 0, 999, 'WITHSCORES')
-local builds = {}
-for i = 1, #queued, 2 do
-  local bkey = p .. 'build:' .. queued[i]
-  table.insert(builds, {id = queued[i], score = tonumber(queued[i + 1]), key = bkey, order = #builds,
-    estimate = tonumber(redis.call('HGET', bkey, 'estimate') or '0')})
+local function estimate_of(build_id)
+  return tonumber(redis.call('HGET', p .. 'build:' .. build_id, 'estimate') or '0')
 end
-local function fits(build)
-  return (budget < 0 or held + reserved + build.estimate <= budget)
-    and (free < 0 or reserved + build.estimate <= free)
+local function room()
+  local left = math.huge
+  if budget >= 0 then left = math.min(left, budget - held - reserved) end
+  if free >= 0 then left = math.min(left, free - reserved) end
+  return left
 end
-local function admit(build)
-  redis.call('ZREM', p .. 'queue', build.id)
-  redis.call('SADD', p .. 'running', build.id)
-  redis.call('HSET', build.key, 'reserved', build.estimate, 'position', 0, 'admitted_at', now)
-  reserved = reserved + build.estimate
+local function fits(estimate) return estimate <= room() end
+local function admit(build_id, score, estimate)
+  redis.call('ZREM', p .. 'queue', build_id)
+  redis.call('ZREM', p .. 'queue:by-size', by_size_member(score, build_id))
+  redis.call('SADD', p .. 'running', build_id)
+  redis.call('HSET', p .. 'build:' .. build_id, 'reserved', estimate, 'position', 0, 'admitted_at', now)
+  reserved = reserved + estimate
   running = running + 1
-  build.admitted = true
-  table.insert(admitted, {build.id, math.floor(build.score / weight)})
+  table.insert(admitted, {build_id, math.floor(score / weight)})
 end
 -- In order while each fits; the first that does not is passed over.
 local passed_over = nil
-for _, build in ipairs(builds) do
-  if running >= max_slots then break end
-  if not fits(build) then passed_over = build break end
-  admit(build)
+while running < max_slots do
+  local head = redis.call('ZRANGE', p .. 'queue', 0, 0, 'WITHSCORES')
+  if #head == 0 then break end
+  local estimate = estimate_of(head[1])
+  if not fits(estimate) then passed_over = head[1] break end
+  admit(head[1], tonumber(head[2]), estimate)
 end
 -- Backfill: the builds behind it that fit, largest first, so that small ones are left to
 -- run beside the large ones still waiting. Not once the passed-over build has waited
 -- max_wait, or has less than that left to live: then nothing overtakes it (no starvation).
 if passed_over and running < max_slots then
-  local queued_at = tonumber(redis.call('HGET', passed_over.key, 'queued_at') or now)
-  local expires_at = tonumber(redis.call('HGET', passed_over.key, 'expires_at') or '-1')
+  local pkey = p .. 'build:' .. passed_over
+  local queued_at = tonumber(redis.call('HGET', pkey, 'queued_at') or now)
+  local expires_at = tonumber(redis.call('HGET', pkey, 'expires_at') or '-1')
   local starving = now - queued_at > max_wait
     or (expires_at >= 0 and expires_at * 1000 - now < max_wait)
-  if not starving then
-    local candidates = {}
-    for _, build in ipairs(builds) do
-      if build.order > passed_over.order then table.insert(candidates, build) end
+  while not starving and running < max_slots do
+    local left = room()
+    if left < 0 then break end
+    local least = left == math.huge and '-inf' or string.format('%.0f', -left)
+    -- The largest that fits (scores are minus the size), skipping the one passed over.
+    local pick = nil
+    local largest = redis.call('ZRANGEBYSCORE', p .. 'queue:by-size', least, '+inf', 'LIMIT', 0, 2)
+    for _, member in ipairs(largest) do
+      if string.sub(member, 22) ~= passed_over then pick = member break end
     end
-    table.sort(candidates, function(a, b)
-      if a.estimate ~= b.estimate then return a.estimate > b.estimate end
-      return a.order < b.order
-    end)
-    for _, build in ipairs(candidates) do
-      if running >= max_slots then break end
-      if fits(build) then admit(build) end
-    end
+    if not pick then break end
+    local build_id = string.sub(pick, 22)
+    admit(build_id, tonumber(string.sub(pick, 1, 20)), estimate_of(build_id))
   end
 end
--- Every build still waiting learns its place and why, when either changed.
-local position = 0
-for _, build in ipairs(builds) do
-  if not build.admitted then
-    position = position + 1
-    local reason = 'waiting_for_slot'
-    if running < max_slots or not fits(build) or build == passed_over then reason = 'waiting_for_space' end
-    local shown = tostring(position) .. ':' .. reason
-    if redis.call('HGET', build.key, 'position') ~= shown then
-      redis.call('HSET', build.key, 'position', shown)
-      local event = cjson.encode({position = position, reason = reason})
-      for _, ticket_id in ipairs(redis.call('SMEMBERS', build.key .. ':tickets')) do
-        local tkey = p .. 'ticket:' .. ticket_id
-        if redis.call('HGET', tkey, 'status') == 'queued' then
-          redis.call('HSET', tkey, 'position', event)
-          emit_event(ticket_id, 'position', event, true)
-        end
+-- The first builds still waiting learn their place and why, when either changed.
+for position, build_id in ipairs(redis.call('ZRANGE', p .. 'queue', 0, window - 1)) do
+  local bkey = p .. 'build:' .. build_id
+  local reason = 'waiting_for_slot'
+  if running < max_slots or build_id == passed_over or not fits(estimate_of(build_id)) then
+    reason = 'waiting_for_space'
+  end
+  local shown = tostring(position) .. ':' .. reason
+  if redis.call('HGET', bkey, 'position') ~= shown then
+    redis.call('HSET', bkey, 'position', shown)
+    local event = cjson.encode({position = position, reason = reason})
+    for _, ticket_id in ipairs(redis.call('SMEMBERS', bkey .. ':tickets')) do
+      local tkey = p .. 'ticket:' .. ticket_id
+      if redis.call('HGET', tkey, 'status') == 'queued' then
+        redis.call('HSET', tkey, 'position', event)
+        emit_event(ticket_id, 'position', event, true)
       end
     end
   end
@@ -156,7 +192,9 @@ UNSTARTED_SECONDS = 600
 # message never reached a worker, go back to the front of their priority in the queue, their
 # slot and reservation given back; a cancelled one whose message was lost just gives them
 # back. Returns the ids queued again.
-RECLAIM_SCRIPT = """
+RECLAIM_SCRIPT = (
+    QUEUE_LUA
+    + """
 local p = 'filegate:'
 local now, unstarted = tonumber(ARGV[1]), tonumber(ARGV[2])
 local lost = {}
@@ -171,13 +209,15 @@ for _, build_id in ipairs(redis.call('SMEMBERS', p .. 'running')) do
     redis.call('DECRBY', p .. 'space:reserved', tonumber(redis.call('HGET', bkey, 'reserved') or '0'))
     redis.call('HSET', bkey, 'reserved', 0)
     if status ~= 'cancelled' then
-      redis.call('ZADD', p .. 'queue', tonumber(redis.call('HGET', bkey, 'score') or ARGV[1]), build_id)
+      local score = tonumber(redis.call('HGET', bkey, 'score') or ARGV[1])
+      enqueue(build_id, score, tonumber(redis.call('HGET', bkey, 'estimate') or '0'))
       table.insert(lost, build_id)
     end
   end
 end
 return lost
 """
+)
 
 
 def lease_key(build_id: str) -> str:
@@ -210,7 +250,7 @@ class Limits:
     """Bytes free on the output file system minus the reserve; -1 when not measured."""
     max_wait_ms: int
 
-    def args(self, now_ms: int) -> list[str]:
+    def args(self, now_ms: int, window: int = POSITION_WINDOW) -> list[str]:
         return [
             str(self.max_slots),
             str(self.budget),
@@ -218,6 +258,7 @@ class Limits:
             str(now_ms),
             str(self.max_wait_ms),
             str(_PRIORITY_WEIGHT),
+            str(window),
         ]
 
 

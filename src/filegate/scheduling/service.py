@@ -6,7 +6,7 @@ import logging
 
 from filegate.archive.registry import BuildRegistry, BuildStatus
 from filegate.licence.check import LicenceCheck
-from filegate.scheduling.dispatcher import Admission, current_limits
+from filegate.scheduling.dispatcher import ALL_POSITIONS, POSITION_WINDOW, Admission, current_limits
 from filegate.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,5 +33,9 @@ class Scheduler:
             log.warning("build %s lost its worker: queued again", build_id)
         return lost
 
-    def dispatch(self) -> list[Admission]:
-        return self._builds.dispatch(current_limits(self._settings, self._licence.max_concurrent_builds()))
+    def dispatch(self, *, every_position: bool = False) -> list[Admission]:
+        """Admit what fits now. Every waiting build learns its place with ``every_position`` (the
+        periodic sweep); otherwise the first POSITION_WINDOW, at a cost that does not grow with
+        the queue."""
+        limits = current_limits(self._settings, self._licence.max_concurrent_builds())
+        return self._builds.dispatch(limits, ALL_POSITIONS if every_position else POSITION_WINDOW)
