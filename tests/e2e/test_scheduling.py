@@ -381,3 +381,22 @@ def test_each_dispatch_places_the_first_hundred_and_the_sweep_everyone(redis_url
     assert registry.dispatch(full, ALL_POSITIONS) == []
     deepest = f"filegate:build:b{POSITION_WINDOW + 49}"
     assert client.hget(deepest, "position") == f"{POSITION_WINDOW + 50}:waiting_for_slot"
+
+
+def test_a_queue_without_its_index_by_size_gets_one_at_the_next_dispatch(redis_url: str) -> None:
+    """What an upgrade from a release that kept only the queue by score finds."""
+    from filegate.archive.registry import BuildRegistry
+    from filegate.scheduling.dispatcher import Limits
+
+    client = redis.Redis.from_url(f"{redis_url}/13", decode_responses=True)
+    client.flushdb()
+    client.set("filegate:space:held", 500)
+    now_ms = int(time.time() * 1000)
+    for order, (name, estimate) in enumerate([("huge", 800), ("small", 100), ("medium", 300)]):
+        client.hset(f"filegate:build:{name}", mapping={"estimate": estimate, "queued_at": now_ms})
+        client.zadd("filegate:queue", {name: order})
+
+    admitted = BuildRegistry(client).dispatch(Limits(max_slots=3, budget=1100, free=-1, max_wait_ms=60_000))
+
+    assert [a.build_id for a in admitted] == ["medium", "small"]  # backfill found them
+    assert client.zrange(BY_SIZE, 0, -1) == [by_size_member(0, "huge")]

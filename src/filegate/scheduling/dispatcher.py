@@ -87,6 +87,15 @@ local admitted = {}
 local function estimate_of(build_id)
   return tonumber(redis.call('HGET', p .. 'build:' .. build_id, 'estimate') or '0')
 end
+-- A queue left by a release without the index by size (an upgrade) gets it once, here.
+if redis.call('ZCARD', p .. 'queue') ~= redis.call('ZCARD', p .. 'queue:by-size') then
+  redis.call('DEL', p .. 'queue:by-size')
+  local queued = redis.call('ZRANGE', p .. 'queue', 0, -1, 'WITHSCORES')
+  for i = 1, #queued, 2 do
+    local member = by_size_member(tonumber(queued[i + 1]), queued[i])
+    redis.call('ZADD', p .. 'queue:by-size', -estimate_of(queued[i]), member)
+  end
+end
 local function room()
   local left = math.huge
   if budget >= 0 then left = math.min(left, budget - held - reserved) end
