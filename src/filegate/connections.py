@@ -25,12 +25,17 @@ def sync_redis(url: str) -> redis.Redis:
     )
 
 
-def async_redis(url: str, socket_timeout: float | None = 10) -> aioredis.Redis:
-    return aioredis.Redis.from_url(
+def async_redis(url: str, socket_timeout: float | None = 10, max_connections: int = 200) -> aioredis.Redis:
+    """A client whose pool makes a request wait for a free connection (up to 10 s) rather than
+    fail: a burst (browsers reconnecting together after a deploy) is slowed, never refused."""
+    pool = aioredis.BlockingConnectionPool.from_url(
         url,
+        max_connections=max_connections,
+        timeout=10,
         decode_responses=True,
         socket_timeout=socket_timeout,
         retry=AsyncRetry(ExponentialBackoff(cap=_BACKOFF_CAP_SECONDS), _RETRIES),
         retry_on_error=[ConnectionError, TimeoutError],
         health_check_interval=30,
     )
+    return aioredis.Redis.from_pool(pool)

@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     local_root: Path = Field(Path("./data/files"), description="Sources for the local store.")
     output_dir: Path = Field(Path("./data/archives"), description="Prepared archives for the local store.")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Tickets and event streams.")
+    redis_max_connections: int = Field(
+        200,
+        ge=2,
+        description="Redis connections one API process opens at most; past it a request waits "
+        "for a free one (up to 10 s) instead of failing.",
+    )
     broker_url: str = Field(
         "", description="Celery broker (redis:// or amqp://); empty means FILEGATE_REDIS_URL."
     )

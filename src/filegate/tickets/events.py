@@ -39,6 +39,10 @@ def format_event(data: str, event: str | None = None, event_id: str | None = Non
     return "\n".join(lines) + "\n\n"
 
 
+def encode(event: Event) -> str:
+    return format_event(json.dumps(event[2]), event[1], event[0])
+
+
 def stream_id(text: str) -> tuple[int, int]:
     """A Redis Stream id as a comparable pair; malformed ids sort first."""
     millis, _, sequence = text.partition("-")
@@ -53,13 +57,27 @@ def is_final(event: Event) -> bool:
     return name == "status" and TicketStatus(data["status"]).is_final
 
 
+MAX_PENDING = 1000
+"""Events a listener may have waiting; one that falls further behind is cut off (see below)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    event: Event
+    frame: str
+    """The event as an SSE message: encoded once by the hub, written to every listener."""
+
+
 @dataclass(eq=False)
 class Subscription:
     key: str
     """The Redis stream followed: a ticket's events, or an owner's feed."""
     cursor: str
     """The hub delivers every event after this id to ``queue``."""
-    queue: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
+    queue: asyncio.Queue[Delivery] = field(default_factory=lambda: asyncio.Queue(MAX_PENDING))
+    overflowed: bool = False
+    """Events were dropped: the stream ends once the queue is drained, and the client, resuming
+    after the last event it got (Last-Event-ID), reads the rest from Redis."""
 
 
 class EventHub:
@@ -121,8 +139,13 @@ class EventHub:
                 except (KeyError, ValueError):
                     log.warning("skipping malformed event %s of %s", entry_id, key)
                     continue
+                # Encoded once here, not once per listener: a thousand listeners share it.
+                delivery = Delivery(event, encode(event))
                 for subscription in self._subscriptions.get(key, ()):
-                    subscription.queue.put_nowait(event)
+                    try:
+                        subscription.queue.put_nowait(delivery)
+                    except asyncio.QueueFull:
+                        subscription.overflowed = True
 
     async def close(self) -> None:
         if self._task is not None:
@@ -159,7 +182,7 @@ async def follow_stream(
                 yield event
 
     async for event in replay():
-        yield format_event(json.dumps(event[2]), event[1], event[0])
+        yield encode(event)
         if ends_at_final and is_final(event):
             return
     subscription = hub.subscribe(key, seen)
@@ -167,22 +190,27 @@ async def follow_stream(
         # Events up to the hub's cursor reach the queue no more: read them here.
         if stream_id(subscription.cursor) > stream_id(seen):
             async for event in replay():
-                yield format_event(json.dumps(event[2]), event[1], event[0])
+                yield encode(event)
                 if ends_at_final and is_final(event):
                     return
         while True:
             try:
-                event = await asyncio.wait_for(subscription.queue.get(), keepalive_seconds)
+                # asyncio.timeout, not wait_for: no task made per event and listener.
+                async with asyncio.timeout(keepalive_seconds):
+                    delivery = await subscription.queue.get()
             except TimeoutError:
                 if not await is_still_followed():
                     return
                 yield ": keep-alive\n\n"
                 continue
-            if stream_id(event[0]) <= stream_id(seen):
-                continue
-            seen = event[0]
-            yield format_event(json.dumps(event[2]), event[1], event[0])
-            if ends_at_final and is_final(event):
+            event = delivery.event
+            if stream_id(event[0]) > stream_id(seen):
+                seen = event[0]
+                yield delivery.frame
+                if ends_at_final and is_final(event):
+                    return
+            if subscription.overflowed and subscription.queue.empty():
+                log.info("a listener of %s fell %d events behind: its stream ends", key, MAX_PENDING)
                 return
     finally:
         hub.unsubscribe(subscription)

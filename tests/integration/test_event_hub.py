@@ -1,0 +1,102 @@
+"""The event hub against the real Redis: one read fans out to many, and a listener that falls
+too far behind is cut off, then resumes from Redis without loss or repeat."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import redis.asyncio as aioredis
+
+from filegate.connections import async_redis
+from filegate.tickets.events import MAX_PENDING, EventHub, follow_stream
+from filegate.tickets.store import Event, _decode_event
+
+KEY = "filegate:ticket:hub-test:events"
+
+
+async def _read_after(client: aioredis.Redis, seen: str) -> list[Event]:
+    rows = await client.xrange(KEY, min=f"({seen}", count=500)
+    return [_decode_event(entry_id, fields) for entry_id, fields in rows]
+
+
+async def _always() -> bool:
+    return True
+
+
+def _follow(hub: EventHub, client: aioredis.Redis, seen: str) -> AsyncIterator[str]:
+    async def read_after(cursor: str) -> list[Event]:
+        return await _read_after(client, cursor)
+
+    return follow_stream(hub, KEY, read_after, seen, 30, _always, ends_at_final=False)
+
+
+def _ids(frames: list[str]) -> list[str]:
+    return [frame.split("\n", 1)[0].removeprefix("id: ") for frame in frames]
+
+
+async def _add(client: aioredis.Redis, count: int, start: int = 0) -> None:
+    async with client.pipeline(transaction=False) as pipe:
+        for number in range(start, start + count):
+            pipe.xadd(KEY, {"event": "progress", "data": json.dumps({"n": number})})
+        await pipe.execute()
+
+
+async def test_listeners_share_each_encoded_event(redis_url: str) -> None:
+    client = async_redis(f"{redis_url}/47")
+    hub_client = async_redis(f"{redis_url}/47", socket_timeout=None)
+    await client.delete(KEY)
+    await _add(client, 1)
+    hub = EventHub(hub_client, block_ms=100)
+    try:
+        streams = [_follow(hub, client, "0") for _ in range(3)]
+        for stream in streams:  # each replays the first event, then subscribes
+            assert '"n": 0' in await anext(stream)
+        pending = [asyncio.ensure_future(anext(stream)) for stream in streams]
+        while hub.listener_count < 3:  # all caught up and following live
+            await asyncio.sleep(0.01)
+        await _add(client, 1, start=1)
+        frames = await asyncio.wait_for(asyncio.gather(*pending), 10)
+        assert len(set(frames)) == 1 and '"n": 1' in frames[0]
+        for stream in streams:
+            await stream.aclose()
+        assert hub.listener_count == 0
+    finally:
+        await hub.close()
+        await client.aclose()
+        await hub_client.aclose()
+
+
+async def test_a_listener_too_far_behind_is_cut_off_and_resumes_without_loss(redis_url: str) -> None:
+    client = async_redis(f"{redis_url}/47")
+    hub_client = async_redis(f"{redis_url}/47", socket_timeout=None)
+    await client.delete(KEY)
+    await _add(client, 1)
+    hub = EventHub(hub_client, block_ms=100)
+    try:
+        stream = _follow(hub, client, "0")
+        received = [await anext(stream)]  # replayed
+        following = asyncio.ensure_future(anext(stream))
+        while hub.listener_count < 1:  # subscribed, and from now on reading nothing
+            await asyncio.sleep(0.01)
+        total = MAX_PENDING + 500
+        await _add(client, total - 1, start=1)
+        for _ in range(100):  # the hub reads them all while this listener reads nothing
+            if hub._cursors.get(KEY) == (await client.xrevrange(KEY, count=1))[0][0]:
+                break
+            await asyncio.sleep(0.05)
+        received.append(await following)
+        received += [frame async for frame in stream]  # what was queued, then the end
+        assert 1 < len(received) < total
+
+        resumed = _follow(hub, client, _ids(received)[-1])  # as a browser does: Last-Event-ID
+        for _ in range(total - len(received)):
+            received.append(await asyncio.wait_for(anext(resumed), 10))
+        await resumed.aclose()
+        all_ids = [entry_id for entry_id, _ in await client.xrange(KEY)]
+        assert _ids(received) == all_ids
+    finally:
+        await hub.close()
+        await client.aclose()
+        await hub_client.aclose()
