@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import redis.asyncio as aioredis
 
@@ -36,6 +36,14 @@ def _ids(frames: list[str]) -> list[str]:
     return [frame.split("\n", 1)[0].removeprefix("id: ") for frame in frames]
 
 
+async def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(1000):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the condition did not come true in 10 s")
+
+
 async def _add(client: aioredis.Redis, count: int, start: int = 0) -> None:
     async with client.pipeline(transaction=False) as pipe:
         for number in range(start, start + count):
@@ -54,8 +62,7 @@ async def test_listeners_share_each_encoded_event(redis_url: str) -> None:
         for stream in streams:  # each replays the first event, then subscribes
             assert '"n": 0' in await anext(stream)
         pending = [asyncio.ensure_future(anext(stream)) for stream in streams]
-        while hub.listener_count < 3:  # all caught up and following live
-            await asyncio.sleep(0.01)
+        await _until(lambda: hub.listener_count == 3)  # all caught up and following live
         await _add(client, 1, start=1)
         frames = await asyncio.wait_for(asyncio.gather(*pending), 10)
         assert len(set(frames)) == 1 and '"n": 1' in frames[0]
@@ -78,8 +85,7 @@ async def test_a_listener_too_far_behind_is_cut_off_and_resumes_without_loss(red
         stream = _follow(hub, client, "0")
         received = [await anext(stream)]  # replayed
         following = asyncio.ensure_future(anext(stream))
-        while hub.listener_count < 1:  # subscribed, and from now on reading nothing
-            await asyncio.sleep(0.01)
+        await _until(lambda: hub.listener_count == 1)  # subscribed, and from now on reading nothing
         total = MAX_PENDING + 500
         await _add(client, total - 1, start=1)
         for _ in range(100):  # the hub reads them all while this listener reads nothing
