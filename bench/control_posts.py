@@ -42,26 +42,6 @@ class PostRun:
     outcomes: int
     """Requests that had the intended outcome (joined / cache hit / new build), as Redis counts."""
 
-    def window_per_post(self) -> list[tuple[str, float, float, str]]:
-        """(command or script, calls per POST, µs per POST, what it ran inside per call), by time.
-
-        EVAL runs only at top level, so INFO commandstats gives its calls per POST over the whole
-        run; the SLOWLOG window splits them by script, and gives each one's time per call."""
-        evals_per_post = self.redis.commands.get("eval", (0, 0))[0] / max(1, self.wrk.requests)
-        window_evals = sum(
-            item.calls for name, item in self.redis.top_level.items() if name.startswith("EVAL")
-        )
-        if not window_evals:
-            return []
-        rows = []
-        for name, item in self.redis.top_level.items():
-            calls = item.calls / window_evals * evals_per_post
-            inside = ", ".join(
-                f"{command} {count / item.calls:,.0f}" for command, count in item.inner.most_common(3)
-            )
-            rows.append((name, calls, calls * item.usec / item.calls, inside))
-        return sorted(rows, key=lambda row: -row[2])
-
 
 def queue_depth(plane: ControlPlane) -> int:
     depth: int = plane.redis.zcard(QUEUE)
@@ -83,11 +63,33 @@ def fill_queue(plane: ControlPlane, depth: int, prefix: str) -> float:
     return time.perf_counter() - started
 
 
+def _trim_script() -> str:
+    """Removes the queued builds past rank ARGV[1] the way filegate takes a build off its queue
+    (``dequeue`` of scheduling/dispatcher.py, which keeps the queue's index by size in step)."""
+    try:
+        from filegate.scheduling.dispatcher import QUEUE_LUA
+    except ImportError:  # a queue that is one sorted set only
+        QUEUE_LUA = "local function dequeue(id) redis.call('ZREM', 'filegate:queue', id) end\n"
+    return (
+        QUEUE_LUA
+        + """
+-- bench/control_posts.py trimmer
+local extra = redis.call('ZRANGE', 'filegate:queue', ARGV[1], -1)
+for _, build_id in ipairs(extra) do dequeue(build_id) end
+return #extra
+"""
+    )
+
+
+TRIM_SCRIPT = _trim_script()
+
+
 class Trimmer:
     """Holds the queue at ``depth`` by removing the newest builds every ``interval`` seconds."""
 
     def __init__(self, plane: ControlPlane, depth: int, interval: float = 0.05) -> None:
         self.removed = 0
+        self.calls = 0
         self._plane = plane
         self._depth = depth
         self._interval = interval
@@ -95,8 +97,9 @@ class Trimmer:
         self._thread = threading.Thread(target=self._run, name="bench-queue-trimmer")
 
     def _trim(self) -> int:
-        removed = int(self._plane.redis.zremrangebyrank(QUEUE, self._depth, -1))
+        removed = int(self._plane.redis.eval(TRIM_SCRIPT, 0, self._depth))
         self.removed += removed
+        self.calls += 1
         return removed
 
     def _run(self) -> None:
@@ -125,7 +128,7 @@ def _with_slowlog_window(
 ) -> tuple[threading.Thread, SlowlogWindow]:
     """SLOWLOG on for ``window_seconds`` in the middle of a run of ``seconds``: a sample (logging
     every command costs Redis a little, so not the whole run); read after the run."""
-    window = SlowlogWindow(plane.redis)
+    window = SlowlogWindow(plane.redis, {len(TRIM_SCRIPT.encode()): "bench trimmer"})
 
     def sample() -> None:
         time.sleep(max(0.0, (seconds - window_seconds) / 2))
@@ -160,10 +163,12 @@ def run_post(
         with Trimmer(plane, hold_depth) as trimmer:
             result = run_wrk(plane.base_url, load, seconds)
         removed = trimmer.removed
+        calls, usec = before.commands.get("eval", (0, 0))
+        before.commands["eval"] = (calls + trimmer.calls, usec)  # the trimmer's are not the API's
     sampler.join()
     cpu = meter.stop(result.cpu_seconds)
     cost = cost_between(before, snapshot(plane.redis))
-    cost.top_level = window.collect()
+    cost.window = window.collect()
     depth_end = queue_depth(plane)
     outcomes = outcome() - outcomes_before + removed
     return PostRun(label, depth_start, depth_end, result, cpu, cost, outcomes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from control_posts import PostRun
 from control_streams import BurstRun, StreamRun
+from redis_cost import shares_per_request
 
 IN_FLIGHT = 64
 """wrk's connections: requests still in flight at the end are served but not counted by wrk."""
@@ -62,15 +63,24 @@ def redis_lines(posts: list[PostRun], top: int = 4) -> list[str]:
     lines.append("as calls × µs per POST [commands run inside, per call]; then INFO commandstats, whole run")
     for run in posts:
         cpu = run.redis.per_request(run.wrk.requests)
-        lines.append(f"  {run.label} at queue {run.depth_start:,}: {cpu:,.0f} µs CPU")
-        for name, calls, usec, inside in run.window_per_post()[:top]:
-            lines.append(f"      {name} {calls:.2f}× {usec:,.0f} µs" + (f" [{inside}]" if inside else ""))
-        inner = sorted(run.redis.commands.items(), key=lambda item: -item[1][1])[:top]
+        shares, overhead = shares_per_request(run.redis, run.wrk.requests)
+        lines.append(
+            f"  {run.label} at queue {run.depth_start:,}: {cpu:,.0f} µs CPU "
+            f"(SLOWLOG's {overhead:.2f} µs per command logged inside a script taken off)"
+        )
+        for share in shares[:top]:
+            inside = ", ".join(f"{name} {count:,.0f}" for name, count in share.inside.most_common(3))
+            lines.append(
+                f"      {share.name} {share.calls:.2f}× {share.usec:,.0f} µs"
+                + (f" [{inside}]" if inside else "")
+            )
+        busiest = sorted(run.redis.commands.items(), key=lambda item: -item[1][1])[:top]
         requests = max(1, run.wrk.requests)
         lines.append(
             "      all commands: "
             + "; ".join(
-                f"{name} {calls / requests:,.1f}× {usec / requests:,.0f} µs" for name, (calls, usec) in inner
+                f"{name} {calls / requests:,.1f}× {usec / requests:,.0f} µs"
+                for name, (calls, usec) in busiest
             )
         )
     return lines

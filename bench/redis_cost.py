@@ -75,8 +75,8 @@ class RedisCost:
     cpu_seconds: float
     commands: dict[str, tuple[int, int]]
     """Command → (calls, µs) during the run; commands run inside scripts counted too."""
-    top_level: dict[str, Logged] = field(default_factory=dict)
-    """From SLOWLOG (a window of the run): top-level command or script → what it cost."""
+    window: Window | None = None
+    """A SLOWLOG window inside the run."""
 
     def per_request(self, requests: int) -> float:
         """µs of Redis CPU per request."""
@@ -92,6 +92,62 @@ def cost_between(before: RedisSnapshot, after: RedisSnapshot) -> RedisCost:
     return RedisCost(after.cpu_seconds - before.cpu_seconds, commands)
 
 
+@dataclass
+class Window:
+    logged: dict[str, Logged]
+    """Top-level command or script → what it cost, from SLOWLOG."""
+    during: RedisCost
+    """INFO over the window itself (with every command being logged)."""
+
+
+@dataclass
+class Share:
+    name: str
+    calls: float
+    """Calls per request."""
+    usec: float
+    """µs of Redis time per request (its calls × its time per call)."""
+    inside: Counter[str]
+    """Commands a script ran inside, per call."""
+
+
+def shares_per_request(cost: RedisCost, requests: int) -> tuple[list[Share], float]:
+    """What each top-level command and script cost per request, and SLOWLOG's own cost per
+    command logged inside a script (subtracted from each script's time), by time.
+
+    EVAL runs only at top level, so INFO commandstats gives its calls per request over the whole
+    run; the window splits them by script. Logging every command slows a script in proportion
+    to the commands it runs: outside the window (commandstats, whole run minus the window) an
+    EVAL took ``plain`` µs on average, inside it ``logged`` µs with ``inner`` commands logged,
+    so each logged command cost (logged - plain) / inner, and that is taken off each script."""
+    window = cost.window
+    if window is None or requests == 0:
+        return [], 0.0
+    evals = [item for name, item in window.logged.items() if name.startswith("EVAL ")]
+    logged_calls = sum(item.calls for item in evals)
+    if not logged_calls:
+        return [], 0.0
+    total_calls, total_usec = cost.commands.get("eval", (0, 0))
+    window_calls, window_usec = window.during.commands.get("eval", (0, 0))
+    logged_mean = sum(item.usec for item in evals) / logged_calls
+    plain_mean = (
+        (total_usec - window_usec) / (total_calls - window_calls)
+        if total_calls > window_calls
+        else logged_mean
+    )
+    inner_mean = sum(sum(item.inner.values()) for item in evals) / logged_calls
+    overhead = max(0.0, (logged_mean - plain_mean) / inner_mean) if inner_mean else 0.0
+    evals_per_request = total_calls / requests
+    shares = []
+    for name, item in window.logged.items():
+        inner = sum(item.inner.values())
+        per_call = max(0.0, item.usec - inner * overhead) / item.calls
+        calls = item.calls / logged_calls * evals_per_request
+        inside = Counter({command: count / item.calls for command, count in item.inner.items()})
+        shares.append(Share(name, calls, calls * per_call, inside))
+    return sorted(shares, key=lambda share: -share.usec), overhead
+
+
 class SlowlogWindow:
     """Every command Redis runs between ``open`` and ``stop``, read back by ``collect``.
 
@@ -99,20 +155,31 @@ class SlowlogWindow:
     they are counted inside the script that ran them. The log is a ring: past ``max_entries``
     the oldest go, and what is left is the latest part of the window."""
 
-    def __init__(self, client: redis.Redis, max_entries: int = 200_000) -> None:
+    def __init__(self, client: redis.Redis, own_scripts: dict[int, str], max_entries: int = 200_000) -> None:
+        """``own_scripts``: the bench's own scripts (length → name), left out like its commands."""
         self._client = client
         self._max_entries = max_entries
         self._names = script_names()
+        self._own = {f"EVAL {name}" for name in own_scripts.values()}
+        self._names.update(own_scripts)
+        self._opened = RedisSnapshot(0.0, {})
+        self._during = RedisCost(0.0, {})
 
     def open(self) -> None:
         self._client.config_set("slowlog-max-len", self._max_entries)
         self._client.slowlog_reset()
+        self._opened = snapshot(self._client)
         self._client.config_set("slowlog-log-slower-than", 0)
 
     def stop(self) -> None:
         self._client.config_set("slowlog-log-slower-than", -1)
+        self._during = cost_between(self._opened, snapshot(self._client))
 
-    def collect(self) -> dict[str, Logged]:
+    def collect(self) -> Window:
+        """What ran in the window; call after ``stop``."""
+        return Window(self._logged(), self._during)
+
+    def _logged(self) -> dict[str, Logged]:
         """Top-level command or script name → what it cost (the bench's own commands left out)."""
         # The raw reply (no decoding): a script is named by its length, not its text.
         entries = self._client.execute_command("SLOWLOG", "GET", self._max_entries, NEVER_DECODE=True)
@@ -125,7 +192,7 @@ class SlowlogWindow:
             if entry[4] == b"?:0":  # inside a script, which is logged after it
                 pending[name] += 1
                 continue
-            if name.startswith(("SLOWLOG", "CONFIG", "INFO", "ZREMRANGEBYRANK", "ZCARD")):
+            if name in self._own or name.startswith(("SLOWLOG", "CONFIG", "INFO", "ZCARD")):
                 pending.clear()
                 continue
             item = logged.setdefault(name, Logged())

@@ -20,6 +20,7 @@ from pathlib import Path
 
 RATE = 200
 _LINE = re.compile(r":\d+\)$")
+_PACKAGE = re.compile(r"\((?:<frozen )?([\w.]+?)(?:\.py)?[/>)]")
 _PREFIX = re.compile(r" \(/\S*/(?:site-packages|src|lib/python3\.\d+)/")
 
 
@@ -81,16 +82,35 @@ class Profile:
         """Share of the time some thread held the GIL."""
         return self.samples / (RATE * self.seconds) if self.seconds else 0.0
 
-    def lines(self, title: str, top: int = 12, match: str = "") -> list[str]:
-        """The top functions by own samples, and by total samples among those whose frame holds
-        ``match`` (e.g. 'filegate/' for filegate's own code)."""
+    def by_package(self) -> Counter[str]:
+        """Own samples by the package (or module) of the innermost frame: 'redis', 'asyncio'."""
+        packages: Counter[str] = Counter()
+        for frame, count in self.own.items():
+            match = _PACKAGE.search(frame)
+            packages[match.group(1) if match else frame or "(no frame)"] += count
+        return packages
+
+    def lines(self, title: str, top: int = 10, match: str = "") -> list[str]:
+        """Own samples by package and by function, and total samples of the functions whose frame
+        holds ``match`` (e.g. 'filegate/' for filegate's own code)."""
         if not self.samples:
             return [f"{title}: no samples"]
         lines = [f"{title}: {self.samples:,} samples, GIL held {self.busy:.0%} of the time"]
+        packages = self.by_package().most_common(top)
+        lines.append(
+            "  own, by package: "
+            + ", ".join(f"{name} {count / self.samples:.0%}" for name, count in packages)
+        )
         lines.append("  own share  function (innermost frame)")
         for frame, count in self.own.most_common(top):
             lines.append(f"  {count / self.samples:8.1%}   {frame}")
-        chosen = [(frame, count) for frame, count in self.total.most_common() if match in frame]
+        # A coroutine run from C (uvloop), or inside asyncio.wait_for (a task of its own in 3.11),
+        # starts a stack of its own: totals miss the callers of such frames.
+        chosen = [
+            (frame, count)
+            for frame, count in self.total.most_common()
+            if match in frame and "filegate/cli.py" not in frame  # the main thread's root
+        ]
         lines.append(f"  total share  function (anywhere on the stack{', ' + match if match else ''})")
         for frame, count in chosen[:top]:
             lines.append(f"  {count / self.samples:8.1%}     {frame}")
