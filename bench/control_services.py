@@ -126,6 +126,13 @@ class ControlPlane:
             stop_process(worker)
             self.processes.remove(worker)
 
+    def api_rss_bytes(self) -> int:
+        with open(f"/proc/{self.api_pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
     def api_cpu_seconds(self) -> float:
         return process_cpu_seconds(self.api_pid)
 

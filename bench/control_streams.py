@@ -35,6 +35,8 @@ class StreamRun:
     delivery: Delivery
     cpu: CpuShares
     redis_cpu_seconds: float
+    rss_growth_bytes: int
+    """The API's resident memory with the listeners open, against before they opened."""
 
 
 @dataclass
@@ -42,6 +44,8 @@ class BurstRun:
     listeners: int
     opened: Opened
     seconds: float
+    delivery: Delivery
+    """One event appended once every answer has come: which streams answered 200 still work."""
 
     def time_to_answer_ms(self, share: float) -> float:
         return percentile(self.opened.seconds, share) * 1000 if self.opened.seconds else float("nan")
@@ -91,9 +95,11 @@ def run_stream(
     append = partial(append_events, writer_client, key, events, per_second)
     meter = CpuMeter(plane)
 
-    async def scenario() -> tuple[Opened, Delivery, CpuShares, float]:
+    async def scenario() -> tuple[Opened, Delivery, CpuShares, float, int]:
+        rss_before = plane.api_rss_bytes()
         opened = await open_many(plane.port, target, count, BATCH)
         await asyncio.sleep(1)  # every stream past its replay, waiting on the hub
+        rss_growth = plane.api_rss_bytes() - rss_before
         meter.start()
         redis_before = _redis_cpu(plane)
         if on_events is not None:
@@ -102,27 +108,35 @@ def run_stream(
         cpu = meter.stop()
         redis_seconds = _redis_cpu(plane) - redis_before
         await _close_all(plane, opened.listeners)
-        return opened, delivery, cpu, redis_seconds
+        return opened, delivery, cpu, redis_seconds, rss_growth
 
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            opened, delivery, cpu, redis_seconds = runner.run(scenario())
+            opened, delivery, cpu, redis_seconds, rss_growth = runner.run(scenario())
     finally:
         writer_client.close()
-    return StreamRun(count, opened, delivery, cpu, redis_seconds)
+    return StreamRun(count, opened, delivery, cpu, redis_seconds, rss_growth)
 
 
 def run_burst(plane: ControlPlane, count: int) -> BurstRun:
-    """``count`` listeners opened all at once: how many are answered 200, refused or lost."""
-    _, target = _status_target(plane, f"burst-{count}-{time.monotonic_ns()}")
+    """``count`` listeners opened all at once: how many are answered 200, refused or lost, and
+    how many of those answered still carry an event appended after the burst."""
+    ticket, target = _status_target(plane, f"burst-{count}-{time.monotonic_ns()}")
+    writer_client = redis.Redis(port=plane.redis_port, decode_responses=True)
+    append = partial(append_events, writer_client, f"filegate:ticket:{ticket}:events", 1, 10)
 
-    async def scenario() -> tuple[Opened, float]:
+    async def scenario() -> tuple[Opened, float, Delivery]:
         started = time.perf_counter()
         opened = await open_many(plane.port, target, count, count)
         seconds = time.perf_counter() - started
+        await asyncio.sleep(1)
+        delivery = await deliver(opened.listeners, append, 1)
         await _close_all(plane, opened.listeners)
-        return opened, seconds
+        return opened, seconds, delivery
 
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        opened, seconds = runner.run(scenario())
-    return BurstRun(count, opened, seconds)
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            opened, seconds, delivery = runner.run(scenario())
+    finally:
+        writer_client.close()
+    return BurstRun(count, opened, seconds, delivery)

@@ -90,7 +90,7 @@ def stream_rows(streams: list[StreamRun], events: int, per_second: float) -> lis
     rows: list[tuple[str, ...]] = [
         (
             f"listeners ({events} events at {per_second:g}/s)", "connected", "refused", "failed",
-            "p50 ms", "p99 ms", "max ms", "lost events", "listeners missing any", "API CPU",
+            "p50 ms", "p99 ms", "max ms", "lost events", "listeners missing any", "API CPU", "API RSS +MB",
             "Redis CPU", "client lag p99 ms", "other CPU", "load",
         )
     ]  # fmt: skip
@@ -109,6 +109,7 @@ def stream_rows(streams: list[StreamRun], events: int, per_second: float) -> lis
                 f"{delivery.lost:,} of {delivery.listeners * events:,}",
                 f"{delivery.listeners_missing:,}",
                 f"{run.cpu.api:.0%}",
+                f"{run.rss_growth_bytes / 1e6:,.0f}",
                 f"{run.redis_cpu_seconds / run.cpu.seconds:.0%}",
                 f"{delivery.loop_lag_p99 * 1000:,.1f}",
                 f"{run.cpu.other:.0%}",
@@ -118,12 +119,17 @@ def stream_rows(streams: list[StreamRun], events: int, per_second: float) -> lis
     return rows
 
 
-def burst_lines(burst: BurstRun) -> list[str]:
-    refused = ", ".join(f"{count:,} × {status}" for status, count in sorted(burst.opened.refused.items()))
-    return [
-        "",
-        f"{burst.listeners:,} listeners opened at once: {len(burst.opened.listeners):,} answered 200, "
-        f"refused {sum(burst.opened.refused.values()):,}{f' ({refused})' if refused else ''}, "
-        f"failed {burst.opened.failed:,} (no answer within 30 s); all settled in {burst.seconds:.1f} s; "
-        f"time to 200 p50 {burst.median_ms:,.0f} ms, p99 {burst.time_to_answer_ms(0.99):,.0f} ms",
-    ]
+def burst_lines(bursts: list[BurstRun]) -> list[str]:
+    lines = [""]
+    for burst in bursts:
+        refused = ", ".join(f"{count:,} × {status}" for status, count in sorted(burst.opened.refused.items()))
+        answered = len(burst.opened.listeners)
+        lines.append(
+            f"{burst.listeners:,} listeners opened at once: {answered:,} answered 200 "
+            f"({answered - burst.delivery.listeners_missing:,} of them then carried an event appended "
+            f"after the burst), refused {sum(burst.opened.refused.values()):,}"
+            f"{f' ({refused})' if refused else ''}, failed {burst.opened.failed:,} (no answer in 30 s); "
+            f"answers within {burst.seconds:.1f} s, time to 200 p50 {burst.median_ms:,.0f} ms, "
+            f"p99 {burst.time_to_answer_ms(0.99):,.0f} ms"
+        )
+    return lines
