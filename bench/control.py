@@ -1,13 +1,13 @@
 """The control plane under load: POST /download at queue depths, and event streams with many listeners.
 
-    .venv/bin/python bench/control.py [--quick] [--profile]     # make bench-control, ~6 minutes
+    .venv/bin/python bench/control.py [--quick] [--gc] [--profile]    # make bench-control, ~3 minutes
 
 Everything runs on 127.0.0.1 and is started and stopped here: a private redis-server and one
 `filegate api` (python -m filegate.cli api; auth on, an app key registered through the admin
 token; FILEGATE_RATE_DOWNLOADS very high), with no build worker, so builds stay queued. The
 store is a temporary folder of five 4 KiB files; every POST asks for three of them.
 
-Measured with wrk -t2 -c64 for 10 s each (3 s with --quick), in one run:
+Measured with wrk -t2 -c64 for 10 s each (3 s with --quick, ~1.5 minutes in all), in one run:
   1. GET /health: the baseline every other row is a ratio of.
   2. GET /auth/me with the app key.
   3. POST /download at queue depths 0, 1,000 and 10,000 (the sorted set filegate:queue, filled
@@ -15,13 +15,16 @@ Measured with wrk -t2 -c64 for 10 s each (3 s with --quick), in one run:
      time; a cache hit on an archive a worker made ready at the start; a new build each time
      (a new archive name per request; the queue is held at its depth while it runs).
   4. Redis CPU per request (INFO cpu), and what it went to: top-level commands and scripts from
-     SLOWLOG over 2 s in the middle of each POST run, and every command (those inside scripts
+     SLOWLOG over 1 s in the middle of each POST run, and every command (those inside scripts
      too) from INFO commandstats.
-  5. Event streams: 250, 1,000 and 2,000 listeners on one queued ticket's status URL while 50
-     progress events are appended to its Redis stream at 10 per second: delivery latency and lost
-     events. Then 1,000 listeners opened all at once, three times: how many were answered 200.
-With --profile, py-spy (see bench/spy.py) also records the API during an extra new-build run at
-depth 1,000 and an extra 2,000-listener run, and the top functions are printed.
+  5. Event streams: 250, 1,000 and 2,000 listeners (1,000 with --quick) on one queued ticket's
+     status URL while 50 progress events (20) are appended to its Redis stream at 10 per second:
+     delivery latency and lost events. Then 1,000 listeners opened all at once, three times:
+     how many were answered 200, and how many of those still carried an event appended after.
+With --gc, bench/gc_probe/sitecustomize.py (put on the API's PYTHONPATH) times the API's full
+garbage collections during the event runs. With --profile, py-spy (bench/spy.py) records the
+API during an extra new-build run at depth 1,000 and an extra 2,000-listener run; the top
+functions are printed and the raw stacks kept in bench/.data/control/.
 
 Figures share two cores with wrk, Redis and this process, and with anything else running:
 compare rows within one run only. Each row shows the CPU other processes used meanwhile.
@@ -155,6 +158,7 @@ def main() -> int:
     )
     parser.add_argument("--quick", action="store_true", help="3 s per wrk run, fewer listeners (~2 min)")
     parser.add_argument("--profile", action="store_true", help="py-spy the API in two extra runs")
+    parser.add_argument("--gc", action="store_true", help="time the API's full collections (bench/gc_probe)")
     parser.add_argument(
         "--keep-logs", type=Path, metavar="DIR", help="copy the services' logs here at the end"
     )
@@ -164,7 +168,7 @@ def main() -> int:
     others = OtherLoad()
     started = time.monotonic()
     with terminate_cleanly(), tempfile.TemporaryDirectory(prefix="filegate-control-") as scratch:
-        plane = ControlPlane(Path(scratch))
+        plane = ControlPlane(Path(scratch), watch_gc=args.gc)
         try:
             plane.start()
             plane.make_ready(body("cached"))

@@ -8,6 +8,7 @@ and everything started here is stopped by ``close`` (on errors and Ctrl-C too).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import resource
 import socket
@@ -33,9 +34,13 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+GC_PROBE = Path(__file__).resolve().parent / "gc_probe"
+
+
 class ControlPlane:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, watch_gc: bool = False) -> None:
         self.workdir = workdir
+        self.gc_log = workdir / "gc.json" if watch_gc else None
         self.processes: list[subprocess.Popen[bytes]] = []
         self.port = free_port()
         self.redis_port = free_port()
@@ -80,7 +85,11 @@ class ControlPlane:
             return False
 
         wait_until(redis_listens, server, self.workdir / "redis.log")
-        api = self._spawn([sys.executable, "-m", "filegate.cli", "api"], "api.log", self.env)
+        env = dict(self.env)
+        if self.gc_log is not None:  # the API only: its collections, timed (gc_probe/sitecustomize.py)
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(GC_PROBE), env.get("PYTHONPATH")]))
+            env["BENCH_GC_LOG"] = str(self.gc_log)
+        api = self._spawn([sys.executable, "-m", "filegate.cli", "api"], "api.log", env)
         self.api_pid = api.pid
 
         def api_healthy() -> bool:
@@ -125,6 +134,14 @@ class ControlPlane:
         finally:
             stop_process(worker)
             self.processes.remove(worker)
+
+    def full_collections(self, since: float, until: float) -> list[float] | None:
+        """Seconds of each gen-2 collection in the API between two wall-clock times (None without
+        --gc). The probe writes every half second: wait that long after ``until`` first."""
+        if self.gc_log is None or not self.gc_log.exists():
+            return None
+        full = json.loads(self.gc_log.read_text())["full"]
+        return [seconds for ended, seconds in full if since <= ended <= until]
 
     def api_rss_bytes(self) -> int:
         with open(f"/proc/{self.api_pid}/status") as status:

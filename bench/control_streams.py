@@ -37,6 +37,8 @@ class StreamRun:
     redis_cpu_seconds: float
     rss_growth_bytes: int
     """The API's resident memory with the listeners open, against before they opened."""
+    full_collections: list[float] | None
+    """Seconds of each gen-2 garbage collection in the API while the events ran (with --gc)."""
 
 
 @dataclass
@@ -94,6 +96,7 @@ def run_stream(
     key = f"filegate:ticket:{ticket}:events"
     append = partial(append_events, writer_client, key, events, per_second)
     meter = CpuMeter(plane)
+    window = [0.0, 0.0]
 
     async def scenario() -> tuple[Opened, Delivery, CpuShares, float, int]:
         rss_before = plane.api_rss_bytes()
@@ -101,11 +104,13 @@ def run_stream(
         await asyncio.sleep(1)  # every stream past its replay, waiting on the hub
         rss_growth = plane.api_rss_bytes() - rss_before
         meter.start()
+        wall_started = time.time()
         redis_before = _redis_cpu(plane)
         if on_events is not None:
             on_events()
         delivery = await deliver(opened.listeners, append, events)
         cpu = meter.stop()
+        window[:] = [wall_started, time.time()]
         redis_seconds = _redis_cpu(plane) - redis_before
         await _close_all(plane, opened.listeners)
         return opened, delivery, cpu, redis_seconds, rss_growth
@@ -115,7 +120,10 @@ def run_stream(
             opened, delivery, cpu, redis_seconds, rss_growth = runner.run(scenario())
     finally:
         writer_client.close()
-    return StreamRun(count, opened, delivery, cpu, redis_seconds, rss_growth)
+    if plane.gc_log is not None:
+        time.sleep(1)  # the probe writes every half second
+    pauses = plane.full_collections(*window)
+    return StreamRun(count, opened, delivery, cpu, redis_seconds, rss_growth, pauses)
 
 
 def run_burst(plane: ControlPlane, count: int) -> BurstRun:

@@ -94,6 +94,8 @@ def stream_rows(streams: list[StreamRun], events: int, per_second: float) -> lis
             "Redis CPU", "client lag p99 ms", "other CPU", "load",
         )
     ]  # fmt: skip
+    if any(run.full_collections is not None for run in streams):
+        rows[0] += ("API full GCs", "GC ms total / max")
     for run in streams:
         refused = sum(run.opened.refused.values())
         delivery = run.delivery
@@ -116,6 +118,12 @@ def stream_rows(streams: list[StreamRun], events: int, per_second: float) -> lis
                 f"{run.cpu.load:.2f}",
             )
         )
+        if len(rows[0]) > len(rows[-1]):
+            pauses = run.full_collections or []
+            rows[-1] += (
+                f"{len(pauses):,}",
+                f"{sum(pauses) * 1000:,.0f} / {max(pauses, default=0) * 1000:,.0f}",
+            )
     return rows
 
 
