@@ -53,6 +53,10 @@ bench-browse: install tools ## GET /browse latency on a folder of 10,000 entries
 bench-page: install tools ## The page in headless Chromium: Download pressed → first progress and ready shown
 	$(PY) bench/page.py
 
+.PHONY: bench-control
+bench-control: install tools ## The control plane under load: POST /download at queue depths, SSE with 2,000 listeners
+	$(PY) bench/control.py
+
 .PHONY: clean
 clean: ## Remove the virtualenv, caches and local data
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache data .run

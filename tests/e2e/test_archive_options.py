@@ -12,8 +12,9 @@ from pathlib import Path
 import httpx
 
 from tests.client import api_get, download_ready, request_download
-from tests.conftest import Deployment
+from tests.conftest import Deployment, deployed
 from tests.readers import check_with_all_readers
+from tests.services import service_env
 from tests.sources import LocalSources
 from tests.sse import read_all
 
@@ -178,3 +179,26 @@ def test_the_manifest_lists_parts_and_entries_with_their_versions(deployment: De
     assert [entry["path"] for entry in entries] == [f"{root}/", f"{root}/one.jpg", f"{root}/two.jpg"]
     assert all(entry["version"] for entry in entries[1:])
     assert entries[1]["size"] == 600_000
+
+
+def test_a_request_naming_no_split_size_is_split_at_the_default(redis_url: str, workdir: Path) -> None:
+    home = workdir / "default-split"
+    (home / "files").mkdir(parents=True)
+    env = service_env(f"{redis_url}/60", home, FILEGATE_DEFAULT_SPLIT_SIZE="250KB")
+    with deployed(home, env, LocalSources(home / "files")) as deployment:
+        root = deployment.folder()
+        files = {f"{root}/{n}.jpg": os.urandom(100_000) for n in range(5)}
+        for path, data in files.items():
+            deployment.sources.put(path, data)
+
+        body, blobs = download_ready(deployment.base_url, [f"{root}/"], name="parts")
+
+        # Two 100 KB files fit in 250 KB with their headers, three do not: 2 + 2 + 1.
+        assert [part["name"] for part in body["parts"]] == [f"parts-{n}-of-3.zip" for n in (1, 2, 3)]
+        assert all(len(blob) <= 250_000 for blob in blobs)
+        seen = {name for blob in blobs for name in _entries(blob) if not name.endswith("/")}
+        assert seen == set(files)
+
+        # A request naming its own split size is split at that one instead.
+        body, _ = download_ready(deployment.base_url, [f"{root}/"], name="whole", split_size="1MB")
+        assert [part["name"] for part in body["parts"]] == ["whole.zip"]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -58,6 +61,54 @@ def _wait_until(moment: str) -> None:
     time.sleep(max(0.0, remaining) + 0.1)
 
 
+def _log_lines(log: Path, since: int) -> list[dict[str, Any]]:
+    """The JSON lines written to a worker's or beat's log past byte ``since`` (Celery's banner,
+    and a line still being written, are not JSON: left out)."""
+    if not log.exists():
+        return []
+    with log.open("rb") as text:
+        text.seek(since)
+        lines = []
+        for line in text.read().decode(errors="replace").splitlines():
+            with contextlib.suppress(ValueError):
+                lines.append(json.loads(line))
+        return lines
+
+
+def _log_end(log: Path) -> int:
+    return log.stat().st_size if log.exists() else 0
+
+
+def _sweeps_run(deployment: Deployment, since: int) -> list[dict[str, Any]]:
+    """Sweeps the cleanup worker received past byte ``since`` of its log (so started after that
+    moment) and finished, each as its log line's data (``return_value``: builds handed to deletion)."""
+    lines = _log_lines(deployment.service.workdir / "cleanup.log", since)
+    sweeps = [line for line in lines if line.get("message", "").startswith("Task filegate.sweep[")]
+    received = {line["data"]["id"] for line in sweeps if line["message"].endswith("] received")}
+    return [
+        line["data"]
+        for line in sweeps
+        if "] succeeded in " in line["message"] and line["data"]["id"] in received
+    ]
+
+
+def _sweeps_had_their_chance(deployment: Deployment, count: int = 2) -> None:
+    """Wait until ``count`` sweeps started from now on have finished. One worker process takes the
+    cleanup queue in order, and beat sends a sweep a second: a delete the first sweep asked
+    for has run by the time the second ends."""
+    since = _log_end(deployment.service.workdir / "cleanup.log")
+    finished = eventually(
+        lambda: len(_sweeps_run(deployment, since)) >= count, timeout=10 + count * SWEEP_SECONDS
+    )
+    assert finished, f"the cleanup worker did not finish {count} sweeps"
+
+
+def _sweeps_sent(deployment: Deployment, since: int) -> int:
+    """Sweeps beat has sent past byte ``since`` of its log."""
+    lines = _log_lines(deployment.service.workdir / "beat.log", since)
+    return sum("Sending due task sweep-expired-archives" in line.get("message", "") for line in lines)
+
+
 def test_an_expired_archive_is_deleted_and_its_ticket_answers_410_then_404(expiring: Deployment) -> None:
     body, folder = _ready_folder(expiring, "5s")
     assert expiring.stored_outputs(folder)
@@ -81,7 +132,9 @@ def test_archives_expired_while_the_cleanup_worker_was_down_are_deleted_when_it_
     try:
         body, folder = _ready_folder(expiring, "4s")
         _wait_until(str(body["expires_at"]))
-        time.sleep(3 * SWEEP_SECONDS)
+        since = _log_end(expiring.service.workdir / "beat.log")
+        # Sweeps of the expired archive were sent all the same: nothing took them.
+        assert eventually(lambda: _sweeps_sent(expiring, since) >= 3, timeout=10 + 3 * SWEEP_SECONDS)
         assert expiring.stored_outputs(folder), "deleted with no cleanup worker running"
     finally:
         expiring.service.start_cleanup_worker()
@@ -97,7 +150,7 @@ def test_an_archive_held_by_two_tickets_lives_until_the_later_expires(expiring: 
     folder = build_folder(expiring.base_url, early["ticket_id"])
 
     _wait_until(early["expires_at"])
-    time.sleep(3 * SWEEP_SECONDS)
+    _sweeps_had_their_chance(expiring)
     assert api_get(expiring.base_url, f"/ticket/{early['ticket_id']}/result").status_code == 410
     assert expiring.stored_outputs(folder)
     result = api_get(expiring.base_url, f"/ticket/{late['ticket_id']}/result").json()
@@ -114,7 +167,7 @@ def test_a_ticket_that_expires_while_queued_is_never_built(expiring: Deployment)
     try:
         created = request_download(expiring.base_url, [f"{root}/"], expires_in="2s").json()
         _wait_until(created["expires_at"])
-        time.sleep(2 * SWEEP_SECONDS)
+        _sweeps_had_their_chance(expiring)
     finally:
         expiring.service.start_worker()
 
@@ -147,8 +200,9 @@ def test_leftovers_of_crashed_builds_are_removed(expiring: Deployment) -> None:
     if not is_s3:
         # moto reports every upload as initiated in 2010, so only the local store can show
         # that a young leftover (of a build that may still be running) is kept.
-        time.sleep(1)
+        _sweeps_had_their_chance(expiring, 1)
         assert left(), "removed while younger than the longest build"
+        assert time.time() - partial.stat().st_mtime < STALE_SECONDS, "too old to show anything"
     assert eventually(lambda: not left(), timeout=STALE_SECONDS + 10 * SWEEP_SECONDS)
 
 
@@ -189,9 +243,13 @@ def test_an_archive_another_ticket_holds_stays_until_that_one_is_released(releas
     second, [blob] = download_ready(releasing.base_url, [f"{root}/"])
     folder = build_folder(releasing.base_url, str(second["ticket_id"]))
 
+    since = _log_end(releasing.service.workdir / "cleanup.log")
     assert api_delete(releasing.base_url, f"/ticket/{first['ticket_id']}").status_code == 200
-    # The release asked for a sweep; give it time to (wrongly) delete, then check it kept the archive.
-    time.sleep(2)
+    # The release asked for a sweep (no beat here sends any other): it ran, and handed nothing
+    # to be deleted.
+    assert eventually(lambda: len(_sweeps_run(releasing, since)) >= 1), "no sweep ran"
+    handed = [sweep["return_value"] for sweep in _sweeps_run(releasing, since)]
+    assert set(handed) == {"0"}, "the sweep handed the archive to be deleted"
     assert releasing.stored_outputs(folder)
     result = api_get(releasing.base_url, f"/ticket/{second['ticket_id']}/result").json()
     assert httpx.get(result["parts"][0]["url"], timeout=10).content == blob

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -108,3 +109,56 @@ def test_a_process_refuses_to_start_without_redis_and_says_what_to_fix(process: 
     assert "Redis is unreachable" in output and "FILEGATE_REDIS_URL" in output, output[-2000:]
     lines: list[dict[str, Any]] = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     assert any(line["level"] == "critical" and line.get("dependency") == "Redis" for line in lines)
+
+
+def _unreachable(dependency: str, redis_url: str, home: Path) -> dict[str, str]:
+    """Settings whose Redis answers but whose broker, or S3 store, is nowhere."""
+    (home / "files").mkdir(parents=True)
+    nothing_there = f"127.0.0.1:{free_port()}"
+    if dependency == "the broker":
+        return service_env(f"{redis_url}/61", home, FILEGATE_BROKER_URL=f"redis://{nothing_there}/0")
+    return service_env(
+        f"{redis_url}/61",
+        home,
+        FILEGATE_STORAGE="s3",
+        FILEGATE_S3_ENDPOINT=f"http://{nothing_there}",
+        FILEGATE_S3_ACCESS_KEY="testing",
+        FILEGATE_S3_SECRET_KEY="testing",
+    )
+
+
+def test_a_process_refuses_to_start_without_the_broker_or_a_store_and_names_it(
+    redis_url: str, tmp_path: Path
+) -> None:
+    # Each gives up only after its retries (about 15 s for the broker): all run at once.
+    started: dict[tuple[str, str], subprocess.Popen[str]] = {}
+    try:
+        for dependency in ("the broker", "the source store"):
+            for process in ("api", "worker"):
+                home = tmp_path / f"{process}-{len(started)}"
+                env = _unreachable(dependency, redis_url, home)
+                if process == "api":
+                    args = [sys.executable, "-m", "uvicorn", "filegate.app:create_app", "--factory"]
+                    args += ["--port", env["FILEGATE_PORT"]]
+                else:
+                    args = worker_argv("downloads", [])
+                started[dependency, process] = subprocess.Popen(
+                    args, env=env, cwd=home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+                )
+        deadline = time.monotonic() + 60
+        outputs = {
+            case: child.communicate(timeout=max(1.0, deadline - time.monotonic()))[0]
+            for case, child in started.items()
+        }
+    finally:
+        for child in started.values():
+            stop(child)  # one that started after all
+
+    fixes = {"the broker": "FILEGATE_BROKER_URL", "the source store": "FILEGATE_S3_"}
+    for (dependency, process), output in outputs.items():
+        case = f"{process} without {dependency}: {output[-2000:]}"
+        assert started[dependency, process].returncode != 0, case
+        assert f"{dependency} is unreachable" in output and fixes[dependency] in output, case
+        lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+        critical = {line.get("dependency") for line in lines if line["level"] == "critical"}
+        assert critical == {dependency}, case  # Redis answered: only the missing one is named

@@ -186,3 +186,24 @@ def test_a_licence_allowing_fewer_builds_than_the_setting_admits_only_that_many(
     registry.release("b0", 0)  # a slot comes back: one more, never past the licence's two
     assert [a.build_id for a in scheduler.dispatch()] == ["b2"]
     assert client.smembers("filegate:running") == {"b1", "b2"}
+
+
+def test_a_licence_without_the_priorities_feature_refuses_priority_high(
+    redis_url: str, workdir: Path
+) -> None:
+    home = workdir / "licence-no-priorities"
+    (home / "files").mkdir(parents=True)
+    terms = licence_env(home, features=("split",))
+    env = service_env(f"{redis_url}/58", home, **terms)
+    # No worker: what is asked is only whether the request is taken.
+    with deployed(home, env, LocalSources(home / "files"), worker=False) as deployment:
+        high = request_download(deployment.base_url, [_one_folder(deployment)], priority="high")
+        assert high.status_code == 403, high.text
+        assert "'priorities'" in high.json()["detail"] and high.json()["licence"] == "valid"
+
+        # The app may ask for high (tests.services registers it so): the licence alone refused.
+        for priority in ("normal", "low"):
+            taken = request_download(deployment.base_url, [_one_folder(deployment)], priority=priority)
+            assert taken.status_code == 202, taken.text
+        split = request_download(deployment.base_url, [_one_folder(deployment)], split_size="10MB")
+        assert split.status_code == 202, split.text

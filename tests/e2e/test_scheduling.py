@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -400,3 +401,53 @@ def test_a_queue_without_its_index_by_size_gets_one_at_the_next_dispatch(redis_u
 
     assert [a.build_id for a in admitted] == ["medium", "small"]  # backfill found them
     assert client.zrange(BY_SIZE, 0, -1) == [by_size_member(0, "huge")]
+
+
+def test_an_auto_budget_is_the_output_folders_free_space_minus_the_reserve(tmp_path: Path) -> None:
+    from filegate.scheduling.dispatcher import current_limits
+    from filegate.settings import Settings
+
+    output_dir = tmp_path / "archives"
+    settings = Settings(storage="local", output_dir=output_dir, space_budget="auto", space_reserve="1GB")
+    limits = current_limits(settings, 2)
+    free = shutil.disk_usage(tmp_path).free
+
+    assert limits.budget == -1  # no fixed budget: the free space decides
+    # Other programs write on this disk meanwhile: close, not exact.
+    assert abs(limits.free - max(0, free - 1000**3)) < 100 * 1000**2
+
+    beyond = shutil.disk_usage(tmp_path).total + 1000**4
+    assert current_limits(settings.model_copy(update={"space_reserve": beyond}), 2).free == 0
+    s3 = Settings(storage="s3", output_dir=output_dir, space_budget="auto", space_reserve=str(beyond))
+    assert current_limits(s3, 2).free == -1  # S3: no limit
+
+
+def test_with_an_auto_budget_a_build_waits_while_the_free_space_is_below_the_reserve(
+    redis_url: str, workdir: Path
+) -> None:
+    home = workdir / "auto-budget"
+    (home / "files").mkdir(parents=True)
+    # More than the file system could ever have free: nothing fits, however small.
+    reserve = shutil.disk_usage(home).total + 1000**4
+    env = service_env(
+        f"{redis_url}/59", home, FILEGATE_SPACE_BUDGET="auto", FILEGATE_SPACE_RESERVE=str(reserve)
+    )
+    with deployed(home, env, LocalSources(home / "files")) as deployment:
+        root = deployment.folder()
+        deployment.sources.put(f"{root}/a.txt", b"small")
+        deployment.sources.put(f"{root}/b.txt", b"small")
+
+        created = request_download(deployment.base_url, [f"{root}/"])
+
+        # Not refused (auto has no whole budget to exceed): queued, and the dispatcher, which
+        # ran before the answer, passed it over for want of space, though a worker is idle.
+        assert created.status_code == 202, created.text
+        state = api_get(
+            deployment.base_url,
+            f"/ticket/{created.json()['ticket_id']}/status",
+            headers={"Accept": "application/json"},
+        ).json()
+        assert state["status"] == "queued"
+        assert state["position"] == {"position": 1, "reason": "waiting_for_space"}
+        client = redis.Redis.from_url(env["FILEGATE_REDIS_URL"], decode_responses=True)
+        assert client.scard("filegate:running") == 0

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
-from tests.client import api_get, auth, current_state, download_ready, request_download
+from tests.client import api_get, auth, current_state, download_ready, eventually, request_download
 from tests.conftest import Deployment, deployed
 from tests.services import service_env
 from tests.sources import LocalSources
@@ -27,6 +28,17 @@ def idle_deployment(redis_url: str, workdir: Path) -> Iterator[Deployment]:
     home = workdir / "idle"
     (home / "files").mkdir(parents=True)
     env = service_env(f"{redis_url}/3", home, FILEGATE_SSE_KEEPALIVE="1")
+    with deployed(home, env, LocalSources(home / "files"), worker=False) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def live_deployment(redis_url: str, workdir: Path) -> Iterator[Deployment]:
+    """An API whose build worker a test starts only once its listeners follow the ticket live,
+    so that the build's events can reach them live only. Keep-alives every second."""
+    home = workdir / "live"
+    (home / "files").mkdir(parents=True)
+    env = service_env(f"{redis_url}/57", home, FILEGATE_SSE_KEEPALIVE="1")
     with deployed(home, env, LocalSources(home / "files"), worker=False) as running:
         yield running
 
@@ -89,52 +101,95 @@ def test_last_event_id_resumes_after_that_event_without_repeats(local_deployment
     assert [message.id for message in resumed] == [message.id for message in everything[2:]]
 
 
-def test_live_events_arrive_while_the_build_runs(local_deployment: Deployment) -> None:
-    local_deployment.service.stop_worker()
+def _last_event_id(deployment: Deployment, ticket_id: str) -> str:
+    """The id of the ticket's newest event, from Redis."""
+    client = redis.Redis.from_url(deployment.service.env["FILEGATE_REDIS_URL"], decode_responses=True)
+    [(entry_id, _)] = client.xrevrange(f"filegate:ticket:{ticket_id}:events", count=1)
+    return str(entry_id)
+
+
+def _sse_listeners(deployment: Deployment) -> int:
+    """Streams the API's event hub delivers new events to (each subscribes once its replay is done)."""
+    return int(api_get(deployment.base_url, "/health/ready").json()["sse_listeners"])
+
+
+class _Listener:
+    """A client following a ticket's stream in a thread; ``caught_up`` is set once it has read
+    the event ``last_id``, the newest there was before the test made anything happen."""
+
+    def __init__(self, deployment: Deployment, ticket_id: str, last_id: str) -> None:
+        self.messages: list[Message] = []
+        self.caught_up = threading.Event()
+        self._base_url = deployment.base_url
+        self._url = f"{deployment.base_url}/ticket/{ticket_id}/status"
+        self._last_id = last_id
+        self.thread = threading.Thread(target=self._listen, daemon=True)
+        self.thread.start()
+
+    def _listen(self) -> None:
+        with httpx.stream("GET", self._url, headers=auth(self._base_url), timeout=60) as response:
+            for message in Reader().messages(response.iter_lines()):
+                self.messages.append(message)
+                if message.id == self._last_id:
+                    self.caught_up.set()
+
+    def replayed(self) -> list[Message]:
+        """The messages up to ``last_id``: what existed before the listener connected."""
+        ids = [message.id for message in self.messages]
+        return self.messages[: ids.index(self._last_id) + 1]
+
+    def live(self) -> list[Message]:
+        """The messages after ``last_id``: sent while the listener was subscribed."""
+        return self.messages[len(self.replayed()) :]
+
+
+def _listen_then_build(deployment: Deployment, ticket_id: str, count: int) -> list[_Listener]:
+    """``count`` listeners of a queued ticket, each caught up with its replay and subscribed to
+    new events before the worker starts; returns them once their streams have ended."""
+    last_id = _last_event_id(deployment, ticket_id)
+    assert eventually(lambda: _sse_listeners(deployment) == 0, timeout=10), "listeners of earlier tests"
+    listeners = [_Listener(deployment, ticket_id, last_id) for _ in range(count)]
+    assert all(listener.caught_up.wait(10) for listener in listeners), "the replay did not arrive"
+    # Reading the replay is not yet being subscribed: the server subscribes after it.
+    assert eventually(lambda: _sse_listeners(deployment) == count, timeout=10)
+    assert _last_event_id(deployment, ticket_id) == last_id
+    assert current_state(deployment.base_url, ticket_id)["status"] == "queued"
+    deployment.service.start_worker()
     try:
-        ticket_id = _queued_ticket(local_deployment)
-        received: list[Message] = []
-        url = f"{local_deployment.base_url}/ticket/{ticket_id}/status"
-
-        def listen() -> None:
-            with httpx.stream("GET", url, headers=auth(local_deployment.base_url), timeout=60) as response:
-                received.extend(Reader().messages(response.iter_lines()))
-
-        listener = threading.Thread(target=listen)
-        listener.start()
-        time.sleep(0.5)
-        assert current_state(local_deployment.base_url, ticket_id)["status"] == "queued"
+        deadline = time.monotonic() + 30
+        for listener in listeners:
+            listener.thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        assert not any(listener.thread.is_alive() for listener in listeners), "a stream did not end"
     finally:
-        local_deployment.service.start_worker()
-    listener.join(timeout=60)
-
-    assert not listener.is_alive()
-    statuses = [message.json()["status"] for message in received if message.event == "status"]
-    assert statuses == ["queued", "preparing", "ready"]
+        deployment.service.stop_worker()
+    return listeners
 
 
-def test_many_listeners_of_one_ticket_all_get_every_event(local_deployment: Deployment) -> None:
-    local_deployment.service.stop_worker()
-    results: list[list[Message]] = [[] for _ in range(30)]
-    try:
-        ticket_id = _queued_ticket(local_deployment)
-        url = f"{local_deployment.base_url}/ticket/{ticket_id}/status"
+def _statuses(messages: list[Message]) -> list[str]:
+    return [message.json()["status"] for message in messages if message.event == "status"]
 
-        def listen(slot: list[Message]) -> None:
-            with httpx.stream("GET", url, headers=auth(local_deployment.base_url), timeout=60) as response:
-                slot.extend(Reader().messages(response.iter_lines()))
 
-        threads = [threading.Thread(target=listen, args=(slot,)) for slot in results]
-        for thread in threads:
-            thread.start()
-        time.sleep(0.5)
-    finally:
-        local_deployment.service.start_worker()
-    for thread in threads:
-        thread.join(timeout=60)
+def test_live_events_arrive_while_the_build_runs(live_deployment: Deployment) -> None:
+    ticket_id = _queued_ticket(live_deployment)
 
-    expected = [message.id for message in read_all(local_deployment.base_url, ticket_id)]
-    assert all([message.id for message in slot] == expected for slot in results)
+    [listener] = _listen_then_build(live_deployment, ticket_id, 1)
+
+    assert _statuses(listener.replayed()) == ["queued"]
+    assert _statuses(listener.live()) == ["preparing", "ready"]
+    assert any(message.event == "progress" for message in listener.live())
+    everything = read_all(live_deployment.base_url, ticket_id)
+    assert [message.id for message in listener.messages] == [message.id for message in everything]
+
+
+def test_many_listeners_of_one_ticket_all_get_every_event(live_deployment: Deployment) -> None:
+    ticket_id = _queued_ticket(live_deployment)
+
+    listeners = _listen_then_build(live_deployment, ticket_id, 30)
+
+    expected = [message.id for message in read_all(live_deployment.base_url, ticket_id)]
+    for listener in listeners:
+        assert [message.id for message in listener.messages] == expected
+        assert _statuses(listener.live()) == ["preparing", "ready"]
 
 
 def test_keep_alive_comments_flow_while_nothing_happens(idle_deployment: Deployment) -> None:
