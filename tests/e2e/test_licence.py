@@ -44,7 +44,8 @@ def _one_folder(deployment: Deployment, size: int = 100) -> str:
 def test_a_valid_licence_is_shown_and_its_limits_apply(redis_url: str, workdir: Path) -> None:
     home = workdir / "licence-valid"
     terms = licence_env(home, max_archive_size=50_000, features=("priorities",), max_concurrent_builds=3)
-    with _licensed(redis_url, home, 30, **terms) as deployment:
+    # A default split size asks nothing of the licence: requests naming none get one ZIP.
+    with _licensed(redis_url, home, 30, FILEGATE_DEFAULT_SPLIT_SIZE="10KB", **terms) as deployment:
         shown = api_get(deployment.base_url, "/licence").json()
         assert shown["status"] == "valid" and shown["licensee"] == "filegate tests"
         assert shown["limits"] == {
@@ -55,9 +56,13 @@ def test_a_valid_licence_is_shown_and_its_limits_apply(redis_url: str, workdir: 
         ready = httpx.get(f"{deployment.base_url}/health/ready", timeout=10).json()
         assert ready["licence"]["status"] == "valid"
 
-        created = request_download(deployment.base_url, [_one_folder(deployment)], priority="high")
+        created = request_download(
+            deployment.base_url, [_one_folder(deployment, 8_000)], priority="high", name="whole"
+        )
         assert created.status_code == 202, created.text
         assert wait_final(deployment.base_url, created.json()["ticket_id"])["status"] == "ready"
+        parts = api_get(deployment.base_url, f"/ticket/{created.json()['ticket_id']}/result").json()["parts"]
+        assert [part["name"] for part in parts] == ["whole.zip"]  # 16 KB, yet not split at 10 KB
 
         too_big = request_download(deployment.base_url, [_one_folder(deployment, 30_000)])
         assert too_big.status_code == 403

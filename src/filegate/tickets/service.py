@@ -146,6 +146,8 @@ class TicketService:
             )
         expiry = self._expiry_seconds(request.expires_in)
         split_size = self._split_size(request.split_size)
+        if request.split_size is None and "split" not in licence.limits.features:
+            split_size = None  # the operator's default asks nothing of the licence: one ZIP
         name = archive_name(request.name, requested[0].path, len(requested))
         limits = SnapshotLimits(self._settings.max_files, self._settings.max_total_size)
         manifest = await run_in_threadpool(take_snapshot, self._storage, requested, limits)
