@@ -148,12 +148,13 @@ end
 -- The first builds still waiting learn their place and why, when either changed.
 for position, build_id in ipairs(redis.call('ZRANGE', p .. 'queue', 0, window - 1)) do
   local bkey = p .. 'build:' .. build_id
+  local known = redis.call('HMGET', bkey, 'position', 'estimate')
   local reason = 'waiting_for_slot'
-  if running < max_slots or build_id == passed_over or not fits(estimate_of(build_id)) then
+  if running < max_slots or build_id == passed_over or not fits(tonumber(known[2] or '0')) then
     reason = 'waiting_for_space'
   end
   local shown = tostring(position) .. ':' .. reason
-  if redis.call('HGET', bkey, 'position') ~= shown then
+  if known[1] ~= shown then
     redis.call('HSET', bkey, 'position', shown)
     local event = cjson.encode({position = position, reason = reason})
     for _, ticket_id in ipairs(redis.call('SMEMBERS', bkey .. ':tickets')) do
