@@ -167,6 +167,7 @@ def main() -> int:
     raise_file_limit()
     others = OtherLoad()
     started = time.monotonic()
+    measured = source_revision()  # the API imports src/ as it starts: this is what it runs
     with terminate_cleanly(), tempfile.TemporaryDirectory(prefix="filegate-control-") as scratch:
         plane = ControlPlane(Path(scratch), watch_gc=args.gc)
         try:
@@ -188,7 +189,9 @@ def main() -> int:
                 args.keep_logs.mkdir(parents=True, exist_ok=True)
                 for log in Path(scratch).glob("*.log"):
                     shutil.copy(log, args.keep_logs / log.name)
-    print(f"\nmachine: {machine_summary().rsplit('; This is Zip', 1)[0]}; filegate {source_revision()}")
+    print(f"\nmachine: {machine_summary().rsplit('; This is Zip', 1)[0]}; filegate {measured}")
+    if source_revision() != measured:
+        print(f"(src/ changed during the run: now {source_revision()})")
     print(f"mode: {'quick' if args.quick else 'full'}; wrk -t2 -c64, {plan.seconds:g} s per row\n")
     print("\n".join(table_lines(post_rows(baseline, posts))))
     print("\n".join(redis_lines(posts)))
