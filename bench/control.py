@@ -1,6 +1,6 @@
 """The control plane under load: POST /download at queue depths, and event streams with many listeners.
 
-    .venv/bin/python bench/control.py [--quick] [--gc] [--profile]    # make bench-control, ~3 minutes
+    .venv/bin/python bench/control.py [--quick] [--gc] [--profile]    # make bench-control, ~3.5 minutes
 
 Everything runs on 127.0.0.1 and is started and stopped here: a private redis-server and one
 `filegate api` (python -m filegate.cli api; auth on, an app key registered through the admin
