@@ -589,7 +589,7 @@ def test_without_authentication_the_page_opens_at_the_files(
     sources = LocalSources(home / "files")
     sources.put("shared/notes.txt", b"open to all" * 100)
     sources.put("shared/more.txt", b"and more")
-    env = service_env(f"{redis_url}/57", home, FILEGATE_AUTH="off")
+    env = service_env(f"{redis_url}/48", home, FILEGATE_AUTH="off")
     with deployed(home, env, sources) as running, opened(rig.downloads) as driver:
         driver.get(f"{running.base_url}/")
         wait_for(driver, lambda d: visible(d, "#entries li"))

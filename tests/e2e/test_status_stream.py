@@ -38,7 +38,7 @@ def live_deployment(redis_url: str, workdir: Path) -> Iterator[Deployment]:
     so that the build's events can reach them live only. Keep-alives every second."""
     home = workdir / "live"
     (home / "files").mkdir(parents=True)
-    env = service_env(f"{redis_url}/57", home, FILEGATE_SSE_KEEPALIVE="1")
+    env = service_env(f"{redis_url}/49", home, FILEGATE_SSE_KEEPALIVE="1")
     with deployed(home, env, LocalSources(home / "files"), worker=False) as running:
         yield running
 
