@@ -89,6 +89,7 @@ function announce(text) {
 
 function showLogin(message) {
   feed.close();
+  stopTicketRefreshes();
   downloads.clear();
   $("workspace").hidden = true;
   $("who").hidden = true;
@@ -189,6 +190,14 @@ function retryTickets(reopen) {
     retryReopens = false;
     refreshTickets({ reopen: needsReopen });
   }, RETRY_MS);
+}
+
+/** Signed out: a listing asked for now would go out without credentials (a 401). */
+function stopTicketRefreshes() {
+  clearTimeout(refreshTimer);
+  clearTimeout(retryTimer);
+  refreshTimer = retryTimer = null;
+  retryReopens = false;
 }
 
 function scheduleTicketsRefresh() {
