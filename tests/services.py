@@ -151,6 +151,15 @@ class Service:
             stop(self.worker, timeout=20)
             self.worker = None
 
+    def stop_build_workers(self) -> None:
+        """Every build worker, the extra ones too, so builds stay queued (start_worker brings one back)."""
+        self.stop_worker()
+        for worker in self.extra_workers:
+            worker.terminate()
+        for worker in self.extra_workers:
+            worker.wait(timeout=20)
+        self.extra_workers.clear()
+
     def start_cleanup_worker(self) -> None:
         self.cleanup_worker = self._start_celery_worker("cleanup", self.workdir / "cleanup.log")
 

@@ -83,13 +83,7 @@ def test_high_priority_overtakes_earlier_normal_and_low_requests(one_slot: Deplo
     root = one_slot.folder()
     for name in ("blocker", "low", "normal", "high"):
         one_slot.sources.put(f"{root}/{name}/data.bin", os.urandom(1_000_000))
-    one_slot.service.stop_worker()
-    extra = list(one_slot.service.extra_workers)
-    for worker in extra:
-        worker.terminate()
-    for worker in extra:
-        worker.wait(timeout=20)
-    one_slot.service.extra_workers.clear()
+    one_slot.service.stop_build_workers()
     try:
         blocker = request_download(one_slot.base_url, [f"{root}/blocker/"]).json()["ticket_id"]
         low = request_download(one_slot.base_url, [f"{root}/low/"], priority="low").json()["ticket_id"]
@@ -325,13 +319,7 @@ def test_the_index_by_size_follows_the_queue_through_lifts_joins_and_cancels(one
     for name in ("blocker", "a", "b"):
         one_slot.sources.put(f"{root}/{name}/data.bin", os.urandom(100_000))
     client = redis.Redis.from_url(one_slot.service.env["FILEGATE_REDIS_URL"], decode_responses=True)
-    one_slot.service.stop_worker()
-    extra = list(one_slot.service.extra_workers)
-    for worker in extra:
-        worker.terminate()
-    for worker in extra:
-        worker.wait(timeout=20)
-    one_slot.service.extra_workers.clear()
+    one_slot.service.stop_build_workers()
     try:
         blocker = request_download(one_slot.base_url, [f"{root}/blocker/"]).json()["ticket_id"]
         a = request_download(one_slot.base_url, [f"{root}/a/"], priority="low").json()["ticket_id"]

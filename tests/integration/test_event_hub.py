@@ -4,6 +4,7 @@ too far behind is cut off, then resumes from Redis without loss or repeat."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 
@@ -36,6 +37,22 @@ def _ids(frames: list[str]) -> list[str]:
     return [frame.split("\n", 1)[0].removeprefix("id: ") for frame in frames]
 
 
+@contextlib.asynccontextmanager
+async def _running_hub(redis_url: str) -> AsyncIterator[tuple[aioredis.Redis, EventHub]]:
+    """A hub on a stream holding one event, with a client for the stream; closed on leaving."""
+    client = async_redis(f"{redis_url}/47")
+    hub_client = async_redis(f"{redis_url}/47", socket_timeout=None)
+    await client.delete(KEY)
+    await _add(client, 1)
+    hub = EventHub(hub_client, block_ms=100)
+    try:
+        yield client, hub
+    finally:
+        await hub.close()
+        await client.aclose()
+        await hub_client.aclose()
+
+
 async def _until(condition: Callable[[], bool]) -> None:
     for _ in range(1000):
         if condition():
@@ -52,12 +69,7 @@ async def _add(client: aioredis.Redis, count: int, start: int = 0) -> None:
 
 
 async def test_listeners_share_each_encoded_event(redis_url: str) -> None:
-    client = async_redis(f"{redis_url}/47")
-    hub_client = async_redis(f"{redis_url}/47", socket_timeout=None)
-    await client.delete(KEY)
-    await _add(client, 1)
-    hub = EventHub(hub_client, block_ms=100)
-    try:
+    async with _running_hub(redis_url) as (client, hub):
         streams = [_follow(hub, client, "0") for _ in range(3)]
         for stream in streams:  # each replays the first event, then subscribes
             assert '"n": 0' in await anext(stream)
@@ -69,19 +81,10 @@ async def test_listeners_share_each_encoded_event(redis_url: str) -> None:
         for stream in streams:
             await stream.aclose()
         assert hub.listener_count == 0
-    finally:
-        await hub.close()
-        await client.aclose()
-        await hub_client.aclose()
 
 
 async def test_a_listener_too_far_behind_is_cut_off_and_resumes_without_loss(redis_url: str) -> None:
-    client = async_redis(f"{redis_url}/47")
-    hub_client = async_redis(f"{redis_url}/47", socket_timeout=None)
-    await client.delete(KEY)
-    await _add(client, 1)
-    hub = EventHub(hub_client, block_ms=100)
-    try:
+    async with _running_hub(redis_url) as (client, hub):
         stream = _follow(hub, client, "0")
         received = [await anext(stream)]  # replayed
         following = asyncio.ensure_future(anext(stream))
@@ -102,7 +105,3 @@ async def test_a_listener_too_far_behind_is_cut_off_and_resumes_without_loss(red
         await resumed.aclose()
         all_ids = [entry_id for entry_id, _ in await client.xrange(KEY)]
         assert _ids(received) == all_ids
-    finally:
-        await hub.close()
-        await client.aclose()
-        await hub_client.aclose()
