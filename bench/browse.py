@@ -40,7 +40,7 @@ from pathlib import Path
 import httpx
 from minio import Minio
 
-from latency import percentile
+from latency import percentile, timed
 from run import (
     ADMIN_TOKEN,
     DATA_DIR,
@@ -157,17 +157,6 @@ class Services:
         self.processes.clear()
 
 
-def samples_of(call: Callable[[], None], count: int, warm: int) -> list[float]:
-    for _ in range(warm):
-        call()
-    samples = []
-    for _ in range(count):
-        started = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - started)
-    return samples
-
-
 def first_page(client: httpx.Client, limit: int) -> Callable[[], None]:
     def call() -> None:
         answer = client.get("/browse", params={"path": FOLDER, "limit": limit})
@@ -217,11 +206,11 @@ def moto_folder(client: Minio) -> Callable[[], None]:
 def measure(store: str, client: httpx.Client, requests: int, walks: int) -> list[tuple[str, list[float]]]:
     print(f"[{store}] timing ...", flush=True)
     return [
-        (f"{store}: GET /health (floor, baseline)", samples_of(health(client), requests, 10)),
-        (f"{store}: first page, limit=1000", samples_of(first_page(client, 1000), requests, 3)),
-        (f"{store}: first page, limit=100", samples_of(first_page(client, 100), requests, 3)),
-        (f"{store}: every page, limit=1000 (10 pages)", samples_of(every_page(client, 1000), walks, 1)),
-        (f"{store}: every page, limit=100 (100 pages)", samples_of(every_page(client, 100), walks, 1)),
+        (f"{store}: GET /health (floor, baseline)", timed(health(client), requests, 10)),
+        (f"{store}: first page, limit=1000", timed(first_page(client, 1000), requests, 3)),
+        (f"{store}: first page, limit=100", timed(first_page(client, 100), requests, 3)),
+        (f"{store}: every page, limit=1000 (10 pages)", timed(every_page(client, 1000), walks, 1)),
+        (f"{store}: every page, limit=100 (100 pages)", timed(every_page(client, 100), walks, 1)),
     ]
 
 
@@ -297,11 +286,11 @@ def main() -> int:
             results += [
                 (
                     "S3: moto ListObjectsV2, 1,000 keys (1 request)",
-                    samples_of(moto_page(s3), args.requests, 3),
+                    timed(moto_page(s3), args.requests, 3),
                 ),
                 (
                     "S3: moto ListObjectsV2, whole folder (10 requests)",
-                    samples_of(moto_folder(s3), args.walks, 1),
+                    timed(moto_folder(s3), args.walks, 1),
                 ),
             ]
             results += s3_results[1:]

@@ -29,8 +29,10 @@ def percentile(samples: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def timed(call: Callable[[], None], count: int) -> list[float]:
-    for _ in range(min(20, count)):  # warm connections and caches
+def timed(call: Callable[[], None], count: int, warm: int | None = None) -> list[float]:
+    """``count`` timings of ``call`` after ``warm`` untimed calls (default: up to 20) that warm
+    connections and caches."""
+    for _ in range(min(20, count) if warm is None else warm):
         call()
     samples = []
     for _ in range(count):
