@@ -65,16 +65,19 @@ def fill_queue(plane: ControlPlane, depth: int, prefix: str) -> float:
 
 def _trim_script() -> str:
     """Removes the queued builds past rank ARGV[1] the way filegate takes a build off its queue
-    (``dequeue`` of scheduling/dispatcher.py, which keeps the queue's index by size in step)."""
+    (``dequeue`` of state/lua/lib/queue.lua, which keeps the queue's index by size in step);
+    KEYS: filegate's shared keys (state/keys.py)."""
     try:
-        from filegate.scheduling.dispatcher import QUEUE_LUA
-    except ImportError:  # a queue that is one sorted set only
-        QUEUE_LUA = "local function dequeue(id) redis.call('ZREM', 'filegate:queue', id) end\n"
+        from filegate.state.scripts import prelude
+    except ImportError:  # an older layout: the queue is one sorted set only
+        head = "local function dequeue(id) redis.call('ZREM', KEYS[1], id) end\nlocal QUEUE = KEYS[1]\n"
+    else:
+        head = prelude(["shared", "queue"])
     return (
-        QUEUE_LUA
+        head
         + """
 -- bench/control_posts.py trimmer
-local extra = redis.call('ZRANGE', 'filegate:queue', ARGV[1], -1)
+local extra = redis.call('ZRANGE', QUEUE, ARGV[1], -1)
 for _, build_id in ipairs(extra) do dequeue(build_id) end
 return #extra
 """
@@ -82,6 +85,10 @@ return #extra
 
 
 TRIM_SCRIPT = _trim_script()
+try:
+    from filegate.state.keys import SHARED as TRIM_KEYS
+except ImportError:
+    TRIM_KEYS = ("filegate:queue",)
 
 
 class Trimmer:
@@ -97,7 +104,7 @@ class Trimmer:
         self._thread = threading.Thread(target=self._run, name="bench-queue-trimmer")
 
     def _trim(self) -> int:
-        removed = int(self._plane.redis.eval(TRIM_SCRIPT, 0, self._depth))
+        removed = int(self._plane.redis.eval(TRIM_SCRIPT, len(TRIM_KEYS), *TRIM_KEYS, self._depth))
         self.removed += removed
         self.calls += 1
         return removed

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import redis
 
-from filegate.scheduling.dispatcher import BY_SIZE, QUEUE, by_size_member
+from filegate.state.keys import QUEUE
+from filegate.state.keys import QUEUE_BY_SIZE as BY_SIZE
+from filegate.state.queue import by_size_member
 
 
 def queue_build(client: redis.Redis, build_id: str, score: int, estimate: int, queued_at_ms: int = 0) -> None:

@@ -35,6 +35,7 @@ from filegate.metrics.middleware import RequestLogMiddleware
 from filegate.metrics.router import router as metrics_router
 from filegate.scheduling.dispatcher import Admission
 from filegate.settings import Settings, load_settings
+from filegate.state.scripts import AsyncState
 from filegate.storage import build_storage
 from filegate.tickets.events import EventHub
 from filegate.tickets.router import router as tickets_router
@@ -112,16 +113,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "FILEGATE_AUTH=off: anyone who reaches this port can read every file and every "
                 "ticket. Use it for experiments only."
             )
+        state = AsyncState(client)
         app.state.auth_service = AuthService(
             settings,
-            AuthStore(client),
-            LoginThrottle(client, settings.login_free_failures, settings.login_max_delay),
+            AuthStore(state),
+            LoginThrottle(state, settings.login_free_failures, settings.login_max_delay),
         )
-        app.state.rate_limiter = RateLimiter(client)
+        app.state.rate_limiter = RateLimiter(state)
         licence = LicenceCheck(settings)
         app.state.licence = licence
         app.state.readiness = Readiness(settings, client, storage, celery_app, licence)
-        store = TicketStore(client, settings.expired_grace)
+        store = TicketStore(state, settings.expired_grace)
         hub = EventHub(hub_client)
         app.state.settings = settings
         app.state.redis = client

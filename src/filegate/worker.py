@@ -24,6 +24,7 @@ from filegate.scheduling.dispatcher import Admission
 from filegate.scheduling.priority import message_priority, queue_arguments, transport_options
 from filegate.scheduling.service import Scheduler
 from filegate.settings import Settings, load_settings
+from filegate.state.scripts import SyncState
 from filegate.storage import Storage, build_storage
 
 DOWNLOADS_QUEUE = "downloads"
@@ -136,13 +137,15 @@ def worker_context(app: Celery) -> WorkerContext:
         client = sync_redis(settings.redis_url)
         storage = build_storage(settings)
         storage.prepare()
-        builds = BuildRegistry(client)
+        builds = BuildRegistry(SyncState(client))
         context = WorkerContext(
             settings=settings,
             redis=client,
             storage=storage,
             builds=builds,
-            scheduler=Scheduler(builds, settings, LicenceCheck(settings)),
+            scheduler=Scheduler(
+                builds, settings, LicenceCheck(settings), lambda admitted: send_build(app, admitted)
+            ),
         )
         app.filegate_context = context
     return context

@@ -170,6 +170,7 @@ def test_a_licence_allowing_fewer_builds_than_the_setting_admits_only_that_many(
     from filegate.licence.check import LicenceCheck
     from filegate.scheduling.service import Scheduler
     from filegate.settings import Settings
+    from filegate.state.scripts import SyncState
 
     client = redis.Redis.from_url(f"{redis_url}/57", decode_responses=True)
     client.flushdb()
@@ -182,7 +183,7 @@ def test_a_licence_allowing_fewer_builds_than_the_setting_admits_only_that_many(
         max_concurrent_builds=4,
         space_budget="1GB",
     )
-    registry = BuildRegistry(client)
+    registry = BuildRegistry(SyncState(client))
     scheduler = Scheduler(registry, settings, LicenceCheck(settings))
 
     assert [a.build_id for a in scheduler.dispatch()] == ["b0", "b1"]

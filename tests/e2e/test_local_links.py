@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 
-from filegate.links.signing import sign_link
+from filegate.storage.signing import sign_link
 from tests.client import download_ready
 from tests.conftest import Deployment
 

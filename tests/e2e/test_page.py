@@ -30,7 +30,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
 from filegate.auth.capabilities import Capability, sign_capability
-from filegate.tickets.keys import owner_feed_key
+from filegate.state.keys import owner_feed
 from tests.browser import (
     card,
     card_status,
@@ -410,7 +410,7 @@ def test_a_restarted_api_loses_and_repeats_no_event(rig: PageRig) -> None:
     client = redis.Redis.from_url(rig.deployment.service.env["FILEGATE_REDIS_URL"], decode_responses=True)
     feed = [
         (entry_id, fields)
-        for entry_id, fields in client.xrange(owner_feed_key(owner))
+        for entry_id, fields in client.xrange(owner_feed(owner))
         if fields.get("ticket") == ticket_id
     ]
     assert seen_ids == [entry_id for entry_id, _ in feed]

@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from filegate.scheduling.dispatcher import BY_SIZE, by_size_member
+from filegate.scheduling.dispatcher import admissions
+from filegate.state.keys import QUEUE_BY_SIZE as BY_SIZE
+from filegate.state.queue import by_size_member
+from filegate.state.scripts import SyncState
 from tests.client import api_delete, api_get, request_download, wait_final
 from tests.conftest import Deployment, deployed
 from tests.queue import queue_build
@@ -158,19 +161,19 @@ def test_smaller_builds_overtake_one_that_waits_for_space(small_budget: Deployme
 
 def test_two_dispatchers_at_once_never_over_admit(redis_url: str) -> None:
     from filegate.archive.registry import BuildRegistry
-    from filegate.scheduling.dispatcher import Limits
+    from filegate.state.queue import Limits
 
     client = redis.Redis.from_url(f"{redis_url}/11", decode_responses=True)
     client.flushdb()
     for number in range(40):
         queue_build(client, f"b{number}", number, 100)
-    registry = BuildRegistry(client)
+    registry = BuildRegistry(SyncState(client))
     limits = Limits(max_slots=5, budget=350, free=-1, max_wait_ms=10**9)
     admitted: list[str] = []
 
     def dispatch() -> None:
         for _ in range(20):
-            admitted.extend(a.build_id for a in registry.dispatch(limits))
+            admitted.extend(a.build_id for a in admissions(registry.dispatch(limits)))
 
     threads = [threading.Thread(target=dispatch) for _ in range(4)]
     for thread in threads:
@@ -191,10 +194,10 @@ def _queue(client: redis.Redis, builds: dict[str, tuple[int, int]]) -> None:
 
 def test_backfill_stops_once_the_passed_over_build_has_waited_too_long(redis_url: str) -> None:
     from filegate.archive.registry import BuildRegistry
-    from filegate.scheduling.dispatcher import Limits
+    from filegate.state.queue import Limits
 
     client = redis.Redis.from_url(f"{redis_url}/13", decode_responses=True)
-    registry = BuildRegistry(client)
+    registry = BuildRegistry(SyncState(client))
     limits = Limits(max_slots=5, budget=1000, free=-1, max_wait_ms=5_000)
     now_ms = int(time.time() * 1000)
 
@@ -202,30 +205,44 @@ def test_backfill_stops_once_the_passed_over_build_has_waited_too_long(redis_url
     client.flushdb()
     client.set("filegate:space:held", 600)
     _queue(client, {"big": (500, now_ms), **{f"small{n}": (100, now_ms) for n in range(5)}})
-    assert [a.build_id for a in registry.dispatch(limits)] == ["small0", "small1", "small2", "small3"]
+    assert [a.build_id for a in admissions(registry.dispatch(limits))] == [
+        "small0",
+        "small1",
+        "small2",
+        "small3",
+    ]
 
     # Passed over for longer than max_wait: nothing overtakes it any more, until it fits.
     client.flushdb()
     client.set("filegate:space:held", 600)
     _queue(client, {"big": (500, now_ms - 10_000), **{f"small{n}": (100, now_ms) for n in range(5)}})
-    assert [a.build_id for a in registry.dispatch(limits)] == []
+    assert [a.build_id for a in admissions(registry.dispatch(limits))] == []
     assert client.hget("filegate:build:big", "position") == "1:waiting_for_space"
     assert client.hget("filegate:build:small0", "position") == "2:waiting_for_space"
     client.set("filegate:space:held", 0)
-    assert [a.build_id for a in registry.dispatch(limits)] == ["big", "small0", "small1", "small2", "small3"]
+    assert [a.build_id for a in admissions(registry.dispatch(limits))] == [
+        "big",
+        "small0",
+        "small1",
+        "small2",
+        "small3",
+    ]
 
 
 def test_admitted_builds_carry_their_priority_to_the_broker(redis_url: str) -> None:
     from filegate.archive.registry import BuildRegistry
-    from filegate.scheduling.dispatcher import Limits, queue_score
+    from filegate.scheduling.dispatcher import queue_score
     from filegate.scheduling.priority import Priority
+    from filegate.state.queue import Limits
 
     client = redis.Redis.from_url(f"{redis_url}/11", decode_responses=True)
     client.flushdb()
     now_ms = int(time.time() * 1000)
     for name, priority in [("late-high", Priority.HIGH), ("low", Priority.LOW), ("normal", Priority.NORMAL)]:
         queue_build(client, name, queue_score(priority, now_ms + len(name)), 1, now_ms)
-    admitted = BuildRegistry(client).dispatch(Limits(max_slots=5, budget=-1, free=-1, max_wait_ms=0))
+    admitted = admissions(
+        BuildRegistry(SyncState(client)).dispatch(Limits(max_slots=5, budget=-1, free=-1, max_wait_ms=0))
+    )
 
     assert [(a.build_id, a.priority) for a in admitted] == [
         ("late-high", Priority.HIGH),
@@ -236,10 +253,10 @@ def test_admitted_builds_carry_their_priority_to_the_broker(redis_url: str) -> N
 
 def test_a_build_about_to_expire_is_not_overtaken(redis_url: str) -> None:
     from filegate.archive.registry import BuildRegistry
-    from filegate.scheduling.dispatcher import Limits
+    from filegate.state.queue import Limits
 
     client = redis.Redis.from_url(f"{redis_url}/13", decode_responses=True)
-    registry = BuildRegistry(client)
+    registry = BuildRegistry(SyncState(client))
     limits = Limits(max_slots=5, budget=1000, free=-1, max_wait_ms=60_000)
     now_ms = int(time.time() * 1000)
     client.flushdb()
@@ -248,26 +265,29 @@ def test_a_build_about_to_expire_is_not_overtaken(redis_url: str) -> None:
     # Its tickets expire in 30 s, less than max_wait: it could not afford to wait behind others.
     client.hset("filegate:build:big", "expires_at", repr(now_ms / 1000 + 30))
 
-    assert registry.dispatch(limits) == []
+    assert admissions(registry.dispatch(limits)) == []
     assert client.hget("filegate:build:big", "position") == "1:waiting_for_space"
 
     client.hset("filegate:build:big", "expires_at", repr(now_ms / 1000 + 3600))
-    assert [a.build_id for a in registry.dispatch(limits)] == ["small0", "small1", "small2"]
+    assert [a.build_id for a in admissions(registry.dispatch(limits))] == ["small0", "small1", "small2"]
 
 
 def test_an_admitted_build_whose_message_was_lost_gets_its_slot_back(redis_url: str) -> None:
     from filegate.archive.registry import BuildRegistry
-    from filegate.scheduling.dispatcher import UNSTARTED_SECONDS, Limits
+    from filegate.state.queue import UNSTARTED_SECONDS, Limits
 
     client = redis.Redis.from_url(f"{redis_url}/13", decode_responses=True)
-    registry = BuildRegistry(client)
+    registry = BuildRegistry(SyncState(client))
     client.flushdb()
     now_ms = int(time.time() * 1000)
     _queue(client, {"lost": (100, now_ms), "dropped": (100, now_ms), "waiting": (100, now_ms)})
     for name in ("lost", "dropped", "waiting"):
         client.hset(f"filegate:build:{name}", mapping={"status": "queued", "score": 1})
     limits = Limits(max_slots=3, budget=-1, free=-1, max_wait_ms=60_000)
-    assert len(registry.dispatch(limits)) == 3 and int(client.get("filegate:space:reserved") or 0) == 300
+    assert (
+        len(admissions(registry.dispatch(limits))) == 3
+        and int(client.get("filegate:space:reserved") or 0) == 300
+    )
     long_ago = now_ms - (UNSTARTED_SECONDS + 60) * 1000
     client.hset("filegate:build:lost", "admitted_at", long_ago)
     client.hset("filegate:build:dropped", mapping={"admitted_at": long_ago, "status": "cancelled"})
@@ -282,10 +302,10 @@ def test_an_admitted_build_whose_message_was_lost_gets_its_slot_back(redis_url: 
 
 def test_backfill_takes_the_largest_fitting_build_first(redis_url: str) -> None:
     from filegate.archive.registry import BuildRegistry
-    from filegate.scheduling.dispatcher import Limits
+    from filegate.state.queue import Limits
 
     client = redis.Redis.from_url(f"{redis_url}/13", decode_responses=True)
-    registry = BuildRegistry(client)
+    registry = BuildRegistry(SyncState(client))
     client.flushdb()
     now_ms = int(time.time() * 1000)
     client.set("filegate:space:held", 500)
@@ -299,7 +319,7 @@ def test_backfill_takes_the_largest_fitting_build_first(redis_url: str) -> None:
             "small2": (100, now_ms),
         },
     )
-    admitted = registry.dispatch(Limits(max_slots=3, budget=1100, free=-1, max_wait_ms=60_000))
+    admitted = admissions(registry.dispatch(Limits(max_slots=3, budget=1100, free=-1, max_wait_ms=60_000)))
 
     # In order while each fits; behind the one passed over, the largest that fits first.
     assert [a.build_id for a in admitted] == ["first", "medium", "small"]
@@ -352,22 +372,22 @@ def test_the_index_by_size_follows_the_queue_through_lifts_joins_and_cancels(one
 
 def test_each_dispatch_places_the_first_hundred_and_the_sweep_everyone(redis_url: str) -> None:
     from filegate.archive.registry import BuildRegistry
-    from filegate.scheduling.dispatcher import ALL_POSITIONS, POSITION_WINDOW, Limits
+    from filegate.state.queue import ALL_POSITIONS, POSITION_WINDOW, Limits
 
     client = redis.Redis.from_url(f"{redis_url}/13", decode_responses=True)
     client.flushdb()
     for number in range(POSITION_WINDOW + 50):
         queue_build(client, f"b{number}", number, 100)
-    registry = BuildRegistry(client)
+    registry = BuildRegistry(SyncState(client))
     full = Limits(max_slots=0, budget=-1, free=-1, max_wait_ms=60_000)  # every slot taken
 
-    assert registry.dispatch(full) == []
+    assert admissions(registry.dispatch(full)) == []
     assert client.hget("filegate:build:b0", "position") == "1:waiting_for_slot"
     last_placed = f"filegate:build:b{POSITION_WINDOW - 1}"
     assert client.hget(last_placed, "position") == f"{POSITION_WINDOW}:waiting_for_slot"
     assert client.hget(f"filegate:build:b{POSITION_WINDOW}", "position") is None
 
-    assert registry.dispatch(full, ALL_POSITIONS) == []
+    assert admissions(registry.dispatch(full, ALL_POSITIONS)) == []
     deepest = f"filegate:build:b{POSITION_WINDOW + 49}"
     assert client.hget(deepest, "position") == f"{POSITION_WINDOW + 50}:waiting_for_slot"
 
@@ -375,7 +395,7 @@ def test_each_dispatch_places_the_first_hundred_and_the_sweep_everyone(redis_url
 def test_a_queue_without_its_index_by_size_gets_one_at_the_next_dispatch(redis_url: str) -> None:
     """What an upgrade from a release that kept only the queue by score finds."""
     from filegate.archive.registry import BuildRegistry
-    from filegate.scheduling.dispatcher import Limits
+    from filegate.state.queue import Limits
 
     client = redis.Redis.from_url(f"{redis_url}/13", decode_responses=True)
     client.flushdb()
@@ -385,7 +405,11 @@ def test_a_queue_without_its_index_by_size_gets_one_at_the_next_dispatch(redis_u
         client.hset(f"filegate:build:{name}", mapping={"estimate": estimate, "queued_at": now_ms})
         client.zadd("filegate:queue", {name: order})
 
-    admitted = BuildRegistry(client).dispatch(Limits(max_slots=3, budget=1100, free=-1, max_wait_ms=60_000))
+    admitted = admissions(
+        BuildRegistry(SyncState(client)).dispatch(
+            Limits(max_slots=3, budget=1100, free=-1, max_wait_ms=60_000)
+        )
+    )
 
     assert [a.build_id for a in admitted] == ["medium", "small"]  # backfill found them
     assert client.zrange(BY_SIZE, 0, -1) == [by_size_member(0, "huge")]

@@ -18,8 +18,6 @@ from minio import Minio
 from minio.commonconfig import ENABLED
 from minio.versioningconfig import SUSPENDED, VersioningConfig
 
-from filegate.links.disposition import content_disposition
-from filegate.links.signing import is_valid_signature
 from filegate.storage.base import (
     FolderEntry,
     FolderNotFound,
@@ -33,8 +31,10 @@ from filegate.storage.base import (
     Storage,
     StorageUnavailable,
 )
+from filegate.storage.disposition import content_disposition
 from filegate.storage.local import PARTIAL_SUFFIX, LocalStorage
 from filegate.storage.s3 import S3Storage, make_client
+from filegate.storage.signing import is_valid_signature
 from tests.conftest import make_bucket
 from tests.services import free_port
 from tests.sources import LocalSources, S3Sources

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from filegate.archive.naming import NameAllocator, safe_segment
+from filegate.snapshot.naming import NameAllocator, safe_segment
 
 
 @pytest.mark.parametrize(

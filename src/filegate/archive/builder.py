@@ -13,10 +13,10 @@ from isal import isal_zlib
 from filegate.archive.compression import should_deflate
 from filegate.archive.integrity import manifest_document, write_manifest
 from filegate.archive.parts import PlannedPart, part_name
+from filegate.archive.record import Part
 from filegate.archive.zipwriter import EntryMismatch, ZipWriter
 from filegate.snapshot.manifest import ManifestEntry
 from filegate.storage.base import OutputWriter, SourceChanged, SourceStream, Storage
-from filegate.tickets.record import Part
 
 log = logging.getLogger(__name__)
 

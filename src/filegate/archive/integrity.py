@@ -12,8 +12,8 @@ import json
 from typing import Any
 
 from filegate.archive.parts import PlannedPart
+from filegate.archive.record import Part
 from filegate.storage.base import Storage
-from filegate.tickets.record import Part
 
 MANIFEST_FORMAT = 1
 

@@ -15,11 +15,13 @@ from urllib3.exceptions import HTTPError
 
 from filegate.archive.builder import BuildCancelled, Progress, build_parts
 from filegate.archive.parts import part_name, plan_parts
-from filegate.archive.registry import BuildRecord, BuildRegistry, BuildStatus
+from filegate.archive.record import BuildRecord
+from filegate.archive.registry import BuildRegistry
 from filegate.errors import FilegateError
 from filegate.metrics.cluster import BuildMetrics
-from filegate.scheduling.dispatcher import LEASE_SECONDS
 from filegate.snapshot.manifest import Manifest
+from filegate.state.queue import LEASE_SECONDS
+from filegate.state.states import BuildStatus
 from filegate.storage.base import Storage, StorageUnavailable
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ from celery import Task, shared_task
 
 from filegate.archive.service import TRANSIENT_ERRORS, ArchiveService
 from filegate.metrics.cluster import BuildMetrics
-from filegate.worker import send_build, worker_context
+from filegate.worker import worker_context
 
 MAX_RETRIES = 5
 
@@ -31,6 +31,5 @@ def build_archive(self: Task, build_id: str) -> str | None:
             # The build keeps its slot while it waits to be tried again.
             raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from exc
         status = service.fail(build_id, f"storage or Redis stayed unreachable: {exc}")
-    for admitted in context.scheduler.finish(build_id):
-        send_build(self.app, admitted)
+    context.scheduler.finish(build_id)
     return status.value if status else None

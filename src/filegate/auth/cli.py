@@ -22,6 +22,7 @@ from filegate.connections import async_redis
 from filegate.errors import FilegateError
 from filegate.scheduling.priority import Priority
 from filegate.settings import Settings
+from filegate.state.scripts import AsyncState
 
 
 def add_commands(commands: Any) -> None:
@@ -53,8 +54,9 @@ def add_commands(commands: Any) -> None:
 
 def _service(settings: Settings) -> tuple[AuthService, AuthStore, Callable[[], Awaitable[None]]]:
     client = async_redis(settings.redis_url)
-    store = AuthStore(client)
-    throttle = LoginThrottle(client, settings.login_free_failures, settings.login_max_delay)
+    state = AsyncState(client)
+    store = AuthStore(state)
+    throttle = LoginThrottle(state, settings.login_free_failures, settings.login_max_delay)
     return AuthService(settings, store, throttle), store, client.aclose
 
 

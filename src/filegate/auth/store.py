@@ -1,14 +1,7 @@
 """Apps, users and sessions in Redis. Only digests of keys and tokens, and argon2 hashes of
 passwords, are ever written.
 
-Keys:
-  filegate:apps                     set of app ids
-  filegate:app:<id>                 hash: name, scopes, max_priority, created_at, key_digest, revoked_at
-  filegate:apikey:<digest>          the app id the key belongs to
-  filegate:user:<name, lower case>  hash: user_id, username, app_id, scopes, password_hash, created_at
-  filegate:app-users:<app id>       set of user names (lower case)
-  filegate:session:<digest>         hash: user_id, username, app_id, expires_at; expires with it
-  filegate:user-sessions:<name>     set of session digests, to end them all at once
+Keys: see state/keys.py (apps, api_key, user, app_users, session, user_sessions).
 """
 
 from __future__ import annotations
@@ -23,19 +16,8 @@ import redis.asyncio as aioredis
 
 from filegate.auth.credentials import digest, new_api_key, new_session_token
 from filegate.scheduling.priority import Priority
-
-_P = "filegate:"
-
-
-# KEYS: the key's digest entry. Returns {app id, field, value, ...} or nil.
-_APP_FOR_KEY = """
-local app_id = redis.call('GET', KEYS[1])
-if not app_id then return nil end
-local fields = redis.call('HGETALL', 'filegate:app:' .. app_id)
-if #fields == 0 then return nil end
-table.insert(fields, 1, app_id)
-return fields
-"""
+from filegate.state import access, keys
+from filegate.state.scripts import AsyncState
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,13 +95,10 @@ class SessionRecord:
     expires_at: float
 
 
-def _user_key(username: str) -> str:
-    return f"{_P}user:{username.lower()}"
-
-
 class AuthStore:
-    def __init__(self, client: aioredis.Redis) -> None:
-        self._redis = client
+    def __init__(self, state: AsyncState) -> None:
+        self._state = state
+        self._redis: aioredis.Redis = state.client
 
     # Apps
 
@@ -132,7 +111,7 @@ class AuthStore:
         record = AppRecord(app_id, name, scopes, max_priority, time.time(), digest(key))
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(
-                f"{_P}app:{app_id}",
+                keys.app(app_id),
                 mapping={
                     "name": name,
                     "scopes": json.dumps(list(scopes)),
@@ -141,44 +120,41 @@ class AuthStore:
                     "key_digest": record.key_digest,
                 },
             )
-            pipe.set(f"{_P}apikey:{record.key_digest}", app_id)
-            pipe.sadd(f"{_P}apps", app_id)
+            pipe.set(keys.api_key(record.key_digest), app_id)
+            pipe.sadd(keys.APPS, app_id)
             await pipe.execute()
         return record, key
 
     async def get_app(self, app_id: str) -> AppRecord | None:
-        fields = await self._redis.hgetall(f"{_P}app:{app_id}")
+        fields = await self._redis.hgetall(keys.app(app_id))
         return AppRecord.from_redis(app_id, fields) if fields else None
 
     async def list_apps(self) -> list[AppRecord]:
-        apps = [await self.get_app(app_id) for app_id in sorted(await self._redis.smembers(f"{_P}apps"))]
+        apps = [await self.get_app(app_id) for app_id in sorted(await self._redis.smembers(keys.APPS))]
         return [app for app in apps if app is not None]
 
     async def app_for_key(self, key: str) -> AppRecord | None:
         """The app whose key this is, in one round trip (every authenticated call makes it)."""
-        reply = await self._redis.eval(_APP_FOR_KEY, 1, f"{_P}apikey:{digest(key)}")
-        if not reply:
-            return None
-        app_id, *pairs = reply
-        return AppRecord.from_redis(app_id, dict(zip(pairs[::2], pairs[1::2], strict=True)))
+        found = await self._state.run(access.app_for_key(digest(key)))
+        return AppRecord.from_redis(*found) if found else None
 
     async def rotate_key(self, app: AppRecord) -> str:
         """A new key for ``app``; the old one stops working at once."""
         key = new_api_key()
         new_digest = digest(key)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(f"{_P}apikey:{app.key_digest}")
-            pipe.set(f"{_P}apikey:{new_digest}", app.app_id)
-            pipe.hset(f"{_P}app:{app.app_id}", "key_digest", new_digest)
+            pipe.delete(keys.api_key(app.key_digest))
+            pipe.set(keys.api_key(new_digest), app.app_id)
+            pipe.hset(keys.app(app.app_id), "key_digest", new_digest)
             await pipe.execute()
         return key
 
     async def revoke_app(self, app: AppRecord) -> None:
         """The app's key stops working, and so do its users' sessions and logins."""
-        usernames = await self._redis.smembers(f"{_P}app-users:{app.app_id}")
+        usernames = await self._redis.smembers(keys.app_users(app.app_id))
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(f"{_P}apikey:{app.key_digest}")
-            pipe.hset(f"{_P}app:{app.app_id}", mapping={"revoked_at": repr(time.time()), "key_digest": ""})
+            pipe.delete(keys.api_key(app.key_digest))
+            pipe.hset(keys.app(app.app_id), mapping={"revoked_at": repr(time.time()), "key_digest": ""})
             await pipe.execute()
         for username in usernames:
             await self.end_sessions(username)
@@ -200,26 +176,26 @@ class AuthStore:
             "password_hash": password_hash,
             "created_at": repr(record.created_at),
         }
-        if not await self._redis.hsetnx(_user_key(username), "username", username):
+        if not await self._redis.hsetnx(keys.user(username), "username", username):
             return None
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(_user_key(username), mapping=fields)
-            pipe.sadd(f"{_P}app-users:{app_id}", username.lower())
+            pipe.hset(keys.user(username), mapping=fields)
+            pipe.sadd(keys.app_users(app_id), username.lower())
             await pipe.execute()
         return record
 
     async def get_user(self, username: str) -> UserRecord | None:
-        fields = await self._redis.hgetall(_user_key(username))
+        fields = await self._redis.hgetall(keys.user(username))
         return UserRecord.from_redis(fields) if "password_hash" in fields else None
 
     async def set_password_hash(self, username: str, password_hash: str) -> None:
-        await self._redis.hset(_user_key(username), "password_hash", password_hash)
+        await self._redis.hset(keys.user(username), "password_hash", password_hash)
 
     async def delete_user(self, user: UserRecord) -> None:
         await self.end_sessions(user.username)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(_user_key(user.username))
-            pipe.srem(f"{_P}app-users:{user.app_id}", user.username.lower())
+            pipe.delete(keys.user(user.username))
+            pipe.srem(keys.app_users(user.app_id), user.username.lower())
             await pipe.execute()
 
     # Sessions
@@ -227,8 +203,8 @@ class AuthStore:
     async def open_session(self, user: UserRecord, lifetime: int) -> tuple[str, SessionRecord]:
         token = new_session_token()
         session = SessionRecord(user.user_id, user.username, user.app_id, time.time() + lifetime)
-        key = f"{_P}session:{digest(token)}"
-        index = f"{_P}user-sessions:{user.username.lower()}"
+        key = keys.session(digest(token))
+        index = keys.user_sessions(user.username)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(
                 key,
@@ -247,7 +223,7 @@ class AuthStore:
         return token, session
 
     async def session(self, token: str) -> SessionRecord | None:
-        fields = await self._redis.hgetall(f"{_P}session:{digest(token)}")
+        fields = await self._redis.hgetall(keys.session(digest(token)))
         if not fields:
             return None
         session = SessionRecord(
@@ -257,9 +233,9 @@ class AuthStore:
         return session if session.expires_at > time.time() else None
 
     async def close_session(self, token: str) -> bool:
-        return bool(await self._redis.delete(f"{_P}session:{digest(token)}"))
+        return bool(await self._redis.delete(keys.session(digest(token))))
 
     async def end_sessions(self, username: str) -> None:
-        index = f"{_P}user-sessions:{username.lower()}"
+        index = keys.user_sessions(username)
         digests = await self._redis.smembers(index)
-        await self._redis.delete(index, *(f"{_P}session:{d}" for d in digests))
+        await self._redis.delete(index, *(keys.session(d) for d in digests))

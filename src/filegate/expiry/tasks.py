@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import Task, shared_task
 
 from filegate.expiry.service import ExpiryService
-from filegate.worker import CLEANUP_QUEUE, DELETE_TASK, send_build, worker_context
+from filegate.worker import CLEANUP_QUEUE, DELETE_TASK, worker_context
 
 
 def _service(task: Task) -> ExpiryService:
@@ -23,8 +23,7 @@ def sweep(self: Task) -> int:
     # message or a crash left waiting is admitted here.
     scheduler = worker_context(self.app).scheduler
     scheduler.reclaim()
-    for admitted in scheduler.dispatch(every_position=True):
-        send_build(self.app, admitted)
+    scheduler.admit(every_position=True)
     return handed
 
 
@@ -37,5 +36,4 @@ def delete_build(self: Task, build_id: str) -> None:
     except Exception as exc:
         raise self.retry(exc=exc) from exc
     # The space it held is free again: builds waiting for space may fit now.
-    for admitted in worker_context(self.app).scheduler.dispatch():
-        send_build(self.app, admitted)
+    worker_context(self.app).scheduler.admit()

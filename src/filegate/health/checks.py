@@ -19,8 +19,9 @@ from starlette.concurrency import run_in_threadpool
 
 from filegate.errors import FilegateError
 from filegate.licence.check import LicenceCheck
-from filegate.scheduling.dispatcher import HELD, RESERVED
 from filegate.settings import Settings, StorageKind
+from filegate.state.keys import SPACE_HELD as HELD
+from filegate.state.keys import SPACE_RESERVED as RESERVED
 from filegate.storage.base import Storage
 
 log = logging.getLogger(__name__)

@@ -13,10 +13,10 @@ from starlette.concurrency import run_in_threadpool
 
 from filegate.deps import SettingsDep, StorageDep
 from filegate.errors import Forbidden, Gone, NotFound
-from filegate.links.disposition import content_disposition
-from filegate.links.signing import is_valid_signature
 from filegate.storage.base import SourceChanged
+from filegate.storage.disposition import content_disposition
 from filegate.storage.local import LocalStorage
+from filegate.storage.signing import is_valid_signature
 
 router = APIRouter(tags=["links"])
 

@@ -23,11 +23,11 @@ import math
 from dataclasses import dataclass
 
 import redis
-import redis.asyncio as aioredis
+
+from filegate.state.keys import METRICS
 
 log = logging.getLogger(__name__)
 
-METRICS_KEY = "filegate:metrics"
 
 TICKET_STATES = ("created", "ready", "failed", "cancelled", "expired")
 BUILD_OUTCOMES = ("ready", "failed", "cancelled", "expired")
@@ -68,9 +68,9 @@ QUEUE_WAIT = RedisHistogram(
 
 def _observe(pipe: redis.client.Pipeline, histogram: RedisHistogram, value: float, label: str = "") -> None:
     value = max(0.0, value)
-    pipe.hincrby(METRICS_KEY, histogram.bucket_field(value, label), 1)
-    pipe.hincrby(METRICS_KEY, f"{histogram.prefix(label)}:count", 1)
-    pipe.hincrbyfloat(METRICS_KEY, f"{histogram.prefix(label)}:sum", value)
+    pipe.hincrby(METRICS, histogram.bucket_field(value, label), 1)
+    pipe.hincrby(METRICS, f"{histogram.prefix(label)}:count", 1)
+    pipe.hincrbyfloat(METRICS, f"{histogram.prefix(label)}:sum", value)
 
 
 class BuildMetrics:
@@ -94,18 +94,7 @@ class BuildMetrics:
             with self._redis.pipeline(transaction=False) as pipe:
                 _observe(pipe, BUILD_DURATION, duration_seconds, outcome)
                 if stored_bytes:
-                    pipe.hincrby(METRICS_KEY, "build_bytes", stored_bytes)
+                    pipe.hincrby(METRICS, "build_bytes", stored_bytes)
                 pipe.execute()
         except Exception:
             log.debug("could not record the end of a build", exc_info=True)
-
-
-async def count_direct_ticket(client: aioredis.Redis) -> None:
-    """A ticket for one file, linked directly: created and ready at once, no build."""
-    try:
-        async with client.pipeline(transaction=False) as pipe:
-            for field in ("tickets:created", "tickets:ready", "direct_links"):
-                pipe.hincrby(METRICS_KEY, field, 1)
-            await pipe.execute()
-    except Exception:
-        log.debug("could not count a directly linked ticket", exc_info=True)

@@ -21,13 +21,14 @@ from prometheus_client.core import (
 from filegate.metrics.cluster import (
     BUILD_DURATION,
     BUILD_OUTCOMES,
-    METRICS_KEY,
     QUEUE_WAIT,
     TICKET_STATES,
     RedisHistogram,
     format_bound,
 )
-from filegate.scheduling.dispatcher import HELD, QUEUE, RESERVED, RUNNING
+from filegate.state.keys import METRICS, QUEUE, RUNNING
+from filegate.state.keys import SPACE_HELD as HELD
+from filegate.state.keys import SPACE_RESERVED as RESERVED
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +51,7 @@ async def read_snapshot(client: aioredis.Redis) -> ClusterSnapshot:
         pipe.scard(RUNNING)
         pipe.get(HELD)
         pipe.get(RESERVED)
-        pipe.hgetall(METRICS_KEY)
+        pipe.hgetall(METRICS)
         queued, running, held, reserved, fields = await pipe.execute()
     return ClusterSnapshot(int(queued), int(running), int(held or 0), int(reserved or 0), dict(fields))
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 
-from filegate.archive.naming import NameAllocator
 from filegate.errors import NotFound, TooLarge
 from filegate.snapshot.manifest import Manifest, ManifestEntry
+from filegate.snapshot.naming import NameAllocator
 from filegate.snapshot.paths import RequestedPath
 from filegate.storage.base import Storage
 from filegate.units import format_size

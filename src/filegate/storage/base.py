@@ -173,6 +173,10 @@ class OutputWriter(abc.ABC):
 class Storage(abc.ABC):
     """Sources are read by path relative to the store's root; outputs by key."""
 
+    metadata_is_local: bool = False
+    """``stat`` and ``output_exists`` are system calls of microseconds, not network requests: the
+    API may make a few on its event loop instead of paying for the hop to a thread."""
+
     @abc.abstractmethod
     def stat(self, path: str) -> SourceEntry | None:
         """The file or folder at ``path``, or None when nothing is there."""

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from stat import S_ISDIR, S_ISLNK, S_ISREG
 
-from filegate.links.signing import sign_link
 from filegate.storage.base import (
     FolderEntry,
     FolderNotFound,
@@ -32,6 +31,7 @@ from filegate.storage.base import (
     listing_key,
     page_of,
 )
+from filegate.storage.signing import sign_link
 
 PARTIAL_SUFFIX = ".partial"
 # A partial file is named ``.<final name>.<32 hex digits>.partial``.
@@ -112,6 +112,8 @@ class LocalOutputWriter(OutputWriter):
 
 
 class LocalStorage(Storage):
+    metadata_is_local = True
+
     def __init__(self, root: Path, output_dir: Path, public_url: str, signing_secret: str) -> None:
         self.root = os.path.realpath(root)
         self.output_dir = Path(os.path.realpath(output_dir))

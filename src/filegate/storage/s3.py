@@ -15,7 +15,6 @@ from minio.datatypes import Object, Part
 from minio.error import S3Error
 from urllib3.exceptions import HTTPError
 
-from filegate.links.disposition import content_disposition
 from filegate.storage.base import (
     FolderEntry,
     FolderPage,
@@ -28,6 +27,7 @@ from filegate.storage.base import (
     StorageUnavailable,
     StoredOutput,
 )
+from filegate.storage.disposition import content_disposition
 from filegate.storage.s3_listing import MISSING_CODES, S3FolderListing
 
 # SigV4 presigned URLs are valid for at most seven days.

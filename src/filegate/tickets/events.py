@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from filegate.tickets.keys import events_key, owner_feed_key
-from filegate.tickets.states import TicketStatus
+from filegate.state.keys import owner_feed, ticket_events
+from filegate.state.states import TicketStatus
 from filegate.tickets.store import Event, TicketStore, _decode_event
 
 log = logging.getLogger(__name__)
@@ -229,7 +229,7 @@ async def follow_ticket(
         return record is not None and not record.is_expired  # else forgotten or expired meanwhile
 
     async for message in follow_stream(
-        hub, events_key(ticket_id), read_after, last_event_id or "0", keepalive_seconds, is_live,
+        hub, ticket_events(ticket_id), read_after, last_event_id or "0", keepalive_seconds, is_live,
         ends_at_final=True,
     ):  # fmt: skip
         yield message
@@ -255,7 +255,7 @@ async def follow_feed(
         return await store.feed_after(owner, cursor)
 
     async for message in follow_stream(
-        hub, owner_feed_key(owner), read_after, seen, keepalive_seconds, is_still_allowed,
+        hub, owner_feed(owner), read_after, seen, keepalive_seconds, is_still_allowed,
         ends_at_final=False,
     ):  # fmt: skip
         yield message

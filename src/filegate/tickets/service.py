@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import posixpath
 import secrets
@@ -10,21 +11,30 @@ from typing import Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
 
-from filegate.archive.naming import safe_segment
-from filegate.archive.registry import BuildRecord
+from filegate.archive.record import ArchiveOptions, Part
 from filegate.auth.principal import Principal
 from filegate.errors import Conflict, Forbidden, Gone, InvalidRequest, NotFound, TooLarge, Unavailable
 from filegate.licence.check import LicenceCheck
-from filegate.scheduling.dispatcher import Admission, current_limits, estimate_bytes, fits_at_all
+from filegate.scheduling.admission import UNSENT_REASON, send_admitted
+from filegate.scheduling.dispatcher import (
+    Admission,
+    admissions,
+    current_limits,
+    estimate_bytes,
+    fits_at_all,
+    queue_score,
+)
 from filegate.scheduling.priority import Priority
 from filegate.settings import Settings
 from filegate.snapshot.manifest import Manifest
-from filegate.snapshot.paths import normalise_paths
+from filegate.snapshot.naming import safe_segment
+from filegate.snapshot.paths import RequestedPath, normalise_paths
 from filegate.snapshot.service import SnapshotLimits, take_snapshot
+from filegate.state.states import TicketStatus
+from filegate.state.tickets import NewBuild
 from filegate.storage.base import SourceEntry, Storage
-from filegate.tickets.record import ArchiveOptions, Part, TicketRecord
+from filegate.tickets.record import TicketRecord
 from filegate.tickets.schemas import DownloadRequest
-from filegate.tickets.states import TicketStatus
 from filegate.tickets.store import TicketStore
 from filegate.units import format_size, parse_duration, parse_size
 
@@ -43,6 +53,11 @@ class WorkQueue(Protocol):
     def send_sweep(self) -> None:
         """Look for archives no live ticket holds now, rather than at the next periodic sweep."""
 
+
+_VERIFY_ATTEMPTS = 3
+"""A reused build's objects are checked, and the claim made again, at most this many times."""
+_INLINE_STATS = 32
+"""Up to this many paths are stat'ed on the event loop of a local store (see _snapshot)."""
 
 _FORBIDDEN_NAME_CHARACTERS = set("/\\\x00")
 MAX_NAME_LENGTH = 200
@@ -149,8 +164,7 @@ class TicketService:
         if request.split_size is None and "split" not in licence.limits.features:
             split_size = None  # the operator's default asks nothing of the licence: one ZIP
         name = archive_name(request.name, requested[0].path, len(requested))
-        limits = SnapshotLimits(self._settings.max_files, self._settings.max_total_size)
-        manifest = await run_in_threadpool(take_snapshot, self._storage, requested, limits)
+        manifest = await self._snapshot(requested)
         now = datetime.now(UTC)
         direct = _direct_part(manifest) if request.archive == "auto" else None
         record = TicketRecord(
@@ -173,47 +187,85 @@ class TicketService:
             await self._store.create(record)
             _log_created(record, "direct")
             return record  # one file needs no archive: its own link is ready now
+        estimate = estimate_bytes(manifest)
         licence.require(
-            estimate_bytes(manifest),
+            estimate,
             split=split_size is not None,
             high_priority=request.priority is Priority.HIGH,
         )
-        if not fits_at_all(self._settings, estimate_bytes(manifest)):
+        if not fits_at_all(self._settings, estimate):
             raise TooLarge(
                 "the archive would be larger than the whole space budget",
                 limit="space_budget",
                 space_budget=self._settings.space_budget,
             )
-        held = await self._hold_build(record, manifest, request.priority)
+        held = await self._hold_build(record, manifest, request.priority, estimate)
         _log_created(held, "archive")
         return held
 
-    async def _hold_build(self, record: TicketRecord, manifest: Manifest, priority: Priority) -> TicketRecord:
-        """Reuse the ready build of the same fingerprint, join the one under way, or queue one."""
+    async def _hold_build(
+        self, record: TicketRecord, manifest: Manifest, priority: Priority, estimate: int
+    ) -> TicketRecord:
+        """Reuse the ready build of the same fingerprint, join the one under way, or queue one and
+        dispatch: one script, one round trip (two for a reuse, whose objects are checked first)."""
         fingerprint = manifest.fingerprint(record.options.to_dict())
-        cached = await self._store.ready_build(fingerprint)
-        if cached is not None and not await run_in_threadpool(self._objects_exist, cached):
-            log.warning("build %s lost objects from storage: it will be built again", cached.build_id)
-            await self._store.drop_build(cached, datetime.now(UTC))
-        outcome, _ = await self._store.claim_build(
-            record, manifest, fingerprint, secrets.token_urlsafe(12), priority
+        now_ms = int(record.created_at.timestamp() * 1000)
+        new = NewBuild(
+            build_id=secrets.token_urlsafe(12),
+            fields={
+                "options": json.dumps(record.options.to_dict()),
+                "created_at": repr(record.created_at.timestamp()),
+            },
+            manifest_json=manifest.to_json(),
+            score=queue_score(priority, now_ms),
+            estimate=estimate,
         )
-        if outcome == "new":
-            max_builds = self._licence.max_concurrent_builds()
-            limits = await run_in_threadpool(current_limits, self._settings, max_builds)
-            for admitted in await self._store.dispatch(limits):
-                try:
-                    await run_in_threadpool(self._work.send_build, admitted)
-                except Exception as exc:
-                    log.exception("could not queue build %s", admitted.build_id)
-                    reason = "the build queue cannot be reached"
-                    await self._store.fail_build(admitted.build_id, reason)
-                    raise Unavailable(f"{reason}; try again later", ticket_id=record.ticket_id) from exc
-        stored = await self._store.get(record.ticket_id)
-        return stored or record
+        limits = current_limits(self._settings, self._licence.max_concurrent_builds())
+        claim = await self._store.claim_build(record, fingerprint, new, "", limits)
+        for _ in range(_VERIFY_ATTEMPTS):
+            if claim.outcome != "verify":
+                break
+            parts = [Part(**part) for part in json.loads(claim.parts_json)]
+            verified = claim.build_id
+            if not await self._outputs_exist(parts):
+                log.warning("build %s lost objects from storage: it will be built again", claim.build_id)
+                await self._store.drop_build(claim.build_id, fingerprint, now())
+                verified = ""
+            claim = await self._store.claim_build(record, fingerprint, new, verified, limits)
+        if claim.outcome == "verify":
+            raise Unavailable("the archive store keeps changing; try again", ticket_id=record.ticket_id)
+        if claim.admitted:
+            await self._send(admissions(claim.admitted), record.ticket_id)
+            stored = await self._store.get(record.ticket_id)
+            return stored or record
+        return TicketRecord.from_redis(record.ticket_id, claim.ticket)
 
-    def _objects_exist(self, build: BuildRecord) -> bool:
-        return all(self._storage.output_exists(part.key) for part in build.parts)
+    async def _send(self, admitted: list[Admission], ticket_id: str) -> None:
+        """Send what the dispatcher admitted (off the event loop: Celery's send is blocking)."""
+        sent = await run_in_threadpool(send_admitted, admitted, self._work.send_build)
+        for failure in sent.failures():
+            await self._store.run(failure)
+        if sent.unsent:
+            raise Unavailable(f"{UNSENT_REASON}; try again later", ticket_id=ticket_id)
+
+    async def _outputs_exist(self, parts: list[Part]) -> bool:
+        if self._storage.metadata_is_local:
+            return self._objects_exist(parts)
+        return await run_in_threadpool(self._objects_exist, parts)
+
+    def _objects_exist(self, parts: list[Part]) -> bool:
+        return all(self._storage.output_exists(part.key) for part in parts)
+
+    async def _snapshot(self, requested: list[RequestedPath]) -> Manifest:
+        """The manifest; on a local store a request naming only files is taken on the event loop
+        (a few stat calls cost less than the hop to a thread), anything that walks a folder in a
+        thread."""
+        limits = SnapshotLimits(self._settings.max_files, self._settings.max_total_size)
+        if self._storage.metadata_is_local and len(requested) <= _INLINE_STATS:
+            entries = [self._storage.stat(item.path) for item in requested]
+            if all(entry is not None and not entry.is_dir for entry in entries):
+                return take_snapshot(self._storage, requested, limits)
+        return await run_in_threadpool(take_snapshot, self._storage, requested, limits)
 
     async def get(self, ticket_id: str, principal: Principal | None) -> TicketRecord:
         """The caller's ticket (any ticket for ``None``, the holder of a capability for it), or

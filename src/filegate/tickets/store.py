@@ -1,65 +1,28 @@
 """Tickets in Redis: the record hash and its event stream, on the API's asyncio client.
 
-A ticket's status changes only through the build scripts of
-``archive/registry.py``, which write the change and its event together for
-every ticket holding a build.
+A ticket's status changes only through the scripts of ``filegate.state``,
+which write the change and its event together for every ticket holding a
+build.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from filegate.archive.registry import (
-    BUILD_TRANSITION_SCRIPT,
-    CANCEL_SCRIPT,
-    CLAIM_SCRIPT,
-    DISCARD_SCRIPT,
-    DROP_SCRIPT,
-    BuildRecord,
-    BuildStatus,
-    build_key,
-    fingerprint_key,
-    transition_args,
-)
-from filegate.metrics.cluster import count_direct_ticket
-from filegate.scheduling.dispatcher import (
-    DISPATCH_SCRIPT,
-    RELEASE_SCRIPT,
-    Admission,
-    Limits,
-    admissions,
-    estimate_bytes,
-    queue_score,
-)
-from filegate.scheduling.priority import Priority
-from filegate.snapshot.manifest import Manifest
-from filegate.tickets.feed import EMIT_EVENT_LUA
-from filegate.tickets.keys import events_key, owner_feed_key, owner_tickets_key, ticket_key
+from filegate.state import builds, keys, tickets
+from filegate.state.queue import Limits
+from filegate.state.scripts import AsyncState, Call
+from filegate.state.states import TicketStatus
+from filegate.state.tickets import Claim, NewBuild
 from filegate.tickets.record import TicketRecord
-from filegate.tickets.states import TicketStatus
 
 Event = tuple[str, str, dict[str, Any]]
 """(stream id, event name, data)"""
-
-
-# ARGV: ticket id, its fields (JSON), created (epoch ms), forget at (epoch s), first event.
-CREATE_SCRIPT = (
-    EMIT_EVENT_LUA
-    + """
-local tkey = 'filegate:ticket:' .. ARGV[1]
-for k, v in pairs(cjson.decode(ARGV[2])) do redis.call('HSET', tkey, k, v) end
-redis.call('EXPIREAT', tkey, ARGV[4])
-list_ticket(ARGV[1], ARGV[3], tonumber(ARGV[4]))
-emit_event(ARGV[1], 'status', ARGV[5], false)
-redis.call('EXPIREAT', tkey .. ':events', ARGV[4])
-return 1
-"""
-)
 
 
 def _decode_event(entry_id: str, fields: dict[str, str]) -> Event:
@@ -71,110 +34,83 @@ def _decode_event(entry_id: str, fields: dict[str, str]) -> Event:
 
 
 class TicketStore:
-    def __init__(self, client: aioredis.Redis, grace_seconds: int) -> None:
-        self._redis = client
+    def __init__(self, state: AsyncState, grace_seconds: int) -> None:
+        self._state = state
+        self._redis: aioredis.Redis = state.client
         self._grace_seconds = grace_seconds
 
-    def _forget_at(self, record: TicketRecord) -> int:
+    def forget_at(self, record: TicketRecord) -> int:
+        """When Redis forgets the ticket: its expiry plus the grace in which it answers 410."""
         return int(record.expires_at.timestamp()) + self._grace_seconds
+
+    async def run(self, call: Call[Any]) -> Any:
+        """Run one typed call of ``filegate.state`` (the admission step's failures, for one)."""
+        return await self._state.run(call)
 
     async def create(self, record: TicketRecord) -> None:
         """A ticket that needs no build (one file linked directly)."""
-        first_event = json.dumps({"status": record.status.value, "ticket_id": record.ticket_id})
-        await self._redis.eval(
-            CREATE_SCRIPT,
-            0,
-            record.ticket_id,
-            json.dumps(record.to_redis()),
-            str(int(record.created_at.timestamp() * 1000)),
-            str(self._forget_at(record)),
-            first_event,
+        first_event = {"status": record.status.value, "ticket_id": record.ticket_id}
+        created_ms = int(record.created_at.timestamp() * 1000)
+        await self._state.run(
+            tickets.create(
+                record.ticket_id, record.to_redis(), created_ms, self.forget_at(record), first_event
+            )
         )
-        await count_direct_ticket(self._redis)
 
     async def claim_build(
         self,
         record: TicketRecord,
-        manifest: Manifest,
         fingerprint: str,
-        new_build_id: str,
-        priority: Priority,
-    ) -> tuple[str, str]:
-        """Create the ticket holding the build of ``fingerprint``: the one queued, building or
-        ready, else a new one. Returns (outcome, build id); outcome is 'new', 'joined' or 'ready'."""
+        new: NewBuild,
+        verified_build_id: str,
+        limits: Limits | None,
+    ) -> Claim:
+        """Create the ticket holding the build of ``fingerprint`` (see state/lua/claim.lua)."""
         ticket_fields = {k: v for k, v in record.to_redis().items() if k != "status"}
         now_ms = int(record.created_at.timestamp() * 1000)
-        build_fields = {
-            "options": json.dumps(record.options.to_dict()),
-            "created_at": repr(record.created_at.timestamp()),
-        }
-        outcome, build_id = await self._redis.eval(
-            CLAIM_SCRIPT,
-            0,
+        call = tickets.claim(
             fingerprint,
-            new_build_id,
             record.ticket_id,
-            repr(record.expires_at.timestamp()),
-            str(self._forget_at(record)),
-            json.dumps(ticket_fields),
-            json.dumps(build_fields),
-            manifest.to_json(),
-            str(queue_score(priority, now_ms)),
-            str(estimate_bytes(manifest)),
-            str(now_ms),
+            ticket_fields,
+            record.expires_at.timestamp(),
+            self.forget_at(record),
+            now_ms,
+            new,
+            verified_build_id,
+            limits,
         )
-        return str(outcome), str(build_id)
-
-    async def dispatch(self, limits: Limits) -> list[Admission]:
-        """Admit the queued builds that fit now (see scheduling/dispatcher.py)."""
-        now_ms = int(datetime.now(UTC).timestamp() * 1000)
-        return admissions(await self._redis.eval(DISPATCH_SCRIPT, 0, *limits.args(now_ms)))
-
-    async def ready_build(self, fingerprint: str) -> BuildRecord | None:
-        """The ready build an identical request would reuse, if there is one."""
-        build_id = await self._redis.get(fingerprint_key(fingerprint))
-        if build_id is None:
-            return None
-        fields = await self._redis.hgetall(build_key(build_id))
-        if not fields or fields.get("status") != BuildStatus.READY:
-            return None
-        return BuildRecord.from_redis(build_id, fields)
+        return await self._state.run(call)
 
     async def cancel(self, ticket_id: str) -> str:
-        """Cancel the ticket (and its build when no other ticket holds it); see CANCEL_SCRIPT."""
-        return str(await self._redis.eval(CANCEL_SCRIPT, 0, ticket_id))
+        """Cancel the ticket (and its build when no other ticket holds it); see state/lua/cancel.lua."""
+        return await self._state.run(tickets.cancel(ticket_id))
 
     async def discard(self, ticket_id: str, now: datetime) -> str:
-        """End a ready ticket now; see DISCARD_SCRIPT."""
-        return str(await self._redis.eval(DISCARD_SCRIPT, 0, ticket_id, repr(now.timestamp())))
+        """End a ready ticket now; see state/lua/discard.lua."""
+        return await self._state.run(tickets.discard(ticket_id, now.timestamp()))
 
-    async def fail_build(self, build_id: str, reason: str) -> None:
-        args = transition_args(build_id, BuildStatus.FAILED, {"error": reason}, {"error": reason})
-        await self._redis.eval(BUILD_TRANSITION_SCRIPT, 0, *args)
-        await self._redis.eval(RELEASE_SCRIPT, 0, build_id, "0")
-
-    async def drop_build(self, build: BuildRecord, now: datetime) -> None:
+    async def drop_build(self, build_id: str, fingerprint: str, now: datetime) -> None:
         """Stop reusing a ready build whose objects went missing; the sweeper removes the rest."""
-        await self._redis.eval(DROP_SCRIPT, 0, build.build_id, build.fingerprint, repr(now.timestamp()))
+        await self._state.run(builds.drop(build_id, fingerprint, now.timestamp()))
 
     async def get(self, ticket_id: str) -> TicketRecord | None:
-        fields = await self._redis.hgetall(ticket_key(ticket_id))
+        fields = await self._redis.hgetall(keys.ticket(ticket_id))
         if not fields:
             return None
         return TicketRecord.from_redis(ticket_id, fields)
 
     async def events_after(self, ticket_id: str, after_id: str, count: int = 500) -> list[Event]:
         """Events with ids greater than ``after_id`` ('0' for all), oldest first."""
-        rows = await self._redis.xrange(events_key(ticket_id), min=f"({after_id}", count=count)
+        rows = await self._redis.xrange(keys.ticket_events(ticket_id), min=f"({after_id}", count=count)
         return [_decode_event(entry_id, fields) for entry_id, fields in rows]
 
     async def owned(self, owner: str, limit: int) -> list[TicketRecord]:
         """The owner's tickets that are not expired, newest first; forgotten ones leave the list."""
-        key = owner_tickets_key(owner)
+        key = keys.owner_tickets(owner)
         ids: list[str] = await self._redis.zrevrange(key, 0, _OWNED_SCAN - 1)
         async with self._redis.pipeline(transaction=False) as pipe:
             for ticket_id in ids:
-                pipe.hgetall(ticket_key(ticket_id))
+                pipe.hgetall(keys.ticket(ticket_id))
             rows: list[dict[str, str]] = await pipe.execute()
         forgotten = [ticket_id for ticket_id, fields in zip(ids, rows, strict=True) if not fields]
         if forgotten:
@@ -189,19 +125,19 @@ class TicketStore:
 
     async def feed_last_id(self, owner: str) -> str:
         """The id of the owner's latest event ('0-0' when there is none yet)."""
-        rows = await self._redis.xrevrange(owner_feed_key(owner), count=1)
+        rows = await self._redis.xrevrange(keys.owner_feed(owner), count=1)
         return str(rows[0][0]) if rows else "0-0"
 
     async def feed_trimmed_up_to(self, owner: str) -> str:
         """The latest id trimmed from the owner's feed ('0-0' when nothing was)."""
         try:
-            info = await self._redis.xinfo_stream(owner_feed_key(owner))
+            info = await self._redis.xinfo_stream(keys.owner_feed(owner))
         except ResponseError:  # no such key: nothing was ever trimmed
             return "0-0"
         return str(info.get("max-deleted-entry-id") or "0-0")
 
     async def feed_after(self, owner: str, after_id: str, count: int = 500) -> list[Event]:
-        rows = await self._redis.xrange(owner_feed_key(owner), min=f"({after_id}", count=count)
+        rows = await self._redis.xrange(keys.owner_feed(owner), min=f"({after_id}", count=count)
         return [_decode_event(entry_id, fields) for entry_id, fields in rows]
 
 

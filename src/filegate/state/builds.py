@@ -1,0 +1,47 @@
+"""Typed calls of the build scripts: a build's status, progress, retirement and end."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from filegate.state import keys
+from filegate.state.scripts import Call
+from filegate.state.states import TICKET_STATUS, BuildStatus
+
+
+def transition(
+    build_id: str, status: BuildStatus, event: dict[str, Any], fields: dict[str, str]
+) -> Call[int]:
+    """Change the build and every ticket holding it (lua/transition.lua): the number of tickets
+    changed, or -1 when the build's status forbids the change."""
+    shown = {"status": TICKET_STATUS[status].value, **event}
+    args: list[str] = [build_id, status.value, json.dumps(shown)]
+    for name, value in fields.items():
+        args += [name, value]
+    return Call.shared("transition", (keys.build(build_id),), tuple(args), int)
+
+
+def progress(build_id: str, data: dict[str, Any]) -> Call[None]:
+    return Call.shared("progress", (keys.build_tickets(build_id),), (json.dumps(data),), lambda _: None)
+
+
+def fail_unsent(build_id: str, reason: str) -> Call[int]:
+    """An admitted build whose message could not be sent fails, its slot given back."""
+    event = json.dumps({"status": TICKET_STATUS[BuildStatus.FAILED].value, "error": reason})
+    return Call.shared("fail_unsent", (keys.build(build_id),), (build_id, event, reason), int)
+
+
+def retire(build_id: str, now_s: float) -> Call[str]:
+    """'gone', 'held', 'busy' or 'delete' (lua/retire.lua)."""
+    return Call.shared("retire", (keys.build(build_id),), (build_id, repr(now_s)), str)
+
+
+def forget(build_id: str) -> Call[bool]:
+    return Call.shared("forget", (keys.build(build_id),), (build_id,), lambda reply: reply == 1)
+
+
+def drop(build_id: str, fingerprint: str, now_s: float) -> Call[None]:
+    """Stop reusing a ready build whose objects went missing; the sweeper removes the rest."""
+    own = (keys.build(build_id), keys.fingerprint(fingerprint))
+    return Call.shared("drop", own, (build_id, repr(now_s)), lambda _: None)
