@@ -160,6 +160,9 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="py-spy the API in two extra runs")
     parser.add_argument("--gc", action="store_true", help="time the API's full collections (bench/gc_probe)")
     parser.add_argument(
+        "--only", choices=("posts", "streams"), help="run only the POST rows or only the event streams"
+    )
+    parser.add_argument(
         "--keep-logs", type=Path, metavar="DIR", help="copy the services' logs here at the end"
     )
     args = parser.parse_args()
@@ -180,8 +183,10 @@ def main() -> int:
                 run_post(plane, "GET /auth/me", WrkLoad("/auth/me", key), plan.seconds, lambda: 0),
             ]
             print(f"[baseline] /health {baseline[0].wrk.rate:,.0f} req/s", flush=True)
-            posts, post_notes = measure_posts(plane, plan, join_build)
-            streams, bursts, stream_notes = measure_streams(plane, plan)
+            posts, post_notes = measure_posts(plane, plan, join_build) if args.only != "streams" else ([], [])
+            streams, bursts, stream_notes = (
+                measure_streams(plane, plan) if args.only != "posts" else ([], [], [])
+            )
             refusals = plane.log_count("Too many connections")
         finally:
             plane.close()

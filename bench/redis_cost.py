@@ -3,13 +3,15 @@
 ``INFO cpu`` and ``INFO commandstats`` are read before and after a run. Commandstats count the
 commands a script calls inside it too (an HGET inside DISPATCH counts as an HGET), so the
 top-level split comes from SLOWLOG instead: with ``slowlog-log-slower-than 0`` Redis logs every
-command it runs at top level with its duration. A script arrives in full with each EVAL, and
-SLOWLOG keeps its first 128 bytes and says how many more there were, so its length names it
-(filegate's scripts all differ in length).
+command it runs at top level with its duration. filegate's scripts (``filegate.state``) run
+with EVALSHA, so the SHA-1 of each script's source names it. Older layouts sent each script in
+full with EVAL: SLOWLOG keeps its first 128 bytes and says how many more there were, so its
+length names it (those scripts all differ in length).
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import re
 from collections import Counter
@@ -17,7 +19,8 @@ from dataclasses import dataclass, field
 
 import redis
 
-# The modules whose UPPER_CASE strings holding "redis.call" are the scripts filegate sends.
+# Older layouts: the modules whose UPPER_CASE strings holding "redis.call" are the scripts
+# filegate sent with EVAL.
 _SCRIPT_MODULES = (
     "filegate.archive.registry",
     "filegate.scheduling.dispatcher",
@@ -29,8 +32,18 @@ _SCRIPT_MODULES = (
 _TRUNCATED = re.compile(rb"^(.{128})\.\.\. \((\d+) more bytes\)$", re.DOTALL)
 
 
-def script_names() -> dict[int, str]:
-    """Length in bytes → script name, for every script filegate sends with EVAL."""
+def script_names() -> dict[int | str, str]:
+    """Script name by SHA-1 (hex, for EVALSHA) and by length in bytes (for EVAL), for every
+    script filegate runs."""
+    names: dict[int | str, str] = {}
+    try:
+        from filegate.state.scripts import script_names as state_scripts
+        from filegate.state.scripts import source
+    except ImportError:
+        pass
+    else:
+        for name in state_scripts():
+            names[hashlib.sha1(source(name).encode()).hexdigest()] = name
     by_length: dict[int, set[str]] = {}
     for module_name in _SCRIPT_MODULES:
         try:
@@ -40,7 +53,18 @@ def script_names() -> dict[int, str]:
         for name, value in vars(module).items():
             if name.isupper() and isinstance(value, str) and "redis.call" in value:
                 by_length.setdefault(len(value.encode()), set()).add(name.lstrip("_"))
-    return {length: "|".join(sorted(names)) for length, names in by_length.items()}
+    names.update({length: "|".join(sorted(found)) for length, found in by_length.items()})
+    return names
+
+
+def script_calls(commands: dict[str, tuple[int, int]]) -> tuple[int, int]:
+    """(calls, µs) of EVAL and EVALSHA together, from commandstats."""
+    calls = usec = 0
+    for command in ("eval", "evalsha", "eval_ro", "evalsha_ro"):
+        more_calls, more_usec = commands.get(command, (0, 0))
+        calls += more_calls
+        usec += more_usec
+    return calls, usec
 
 
 @dataclass
@@ -127,8 +151,8 @@ def shares_per_request(cost: RedisCost, requests: int) -> tuple[list[Share], flo
     logged_calls = sum(item.calls for item in evals)
     if not logged_calls:
         return [], 0.0
-    total_calls, total_usec = cost.commands.get("eval", (0, 0))
-    window_calls, window_usec = window.during.commands.get("eval", (0, 0))
+    total_calls, total_usec = script_calls(cost.commands)
+    window_calls, window_usec = script_calls(window.during.commands)
     logged_mean = sum(item.usec for item in evals) / logged_calls
     plain_mean = (
         (total_usec - window_usec) / (total_calls - window_calls)
@@ -155,8 +179,11 @@ class SlowlogWindow:
     they are counted inside the script that ran them. The log is a ring: past ``max_entries``
     the oldest go, and what is left is the latest part of the window."""
 
-    def __init__(self, client: redis.Redis, own_scripts: dict[int, str], max_entries: int = 200_000) -> None:
-        """``own_scripts``: the bench's own scripts (length → name), left out like its commands."""
+    def __init__(
+        self, client: redis.Redis, own_scripts: dict[int | str, str], max_entries: int = 200_000
+    ) -> None:
+        """``own_scripts``: the bench's own scripts (length or SHA-1 → name), left out like its
+        commands."""
         self._client = client
         self._max_entries = max_entries
         self._names = script_names()
@@ -208,4 +235,7 @@ class SlowlogWindow:
             match = _TRUNCATED.match(args[1])
             length = 128 + int(match.group(2)) if match else len(args[1])
             return f"EVAL {self._names.get(length, f'script of {length} bytes')}"
+        if command in ("EVALSHA", "EVALSHA_RO") and len(args) > 1:
+            digest = args[1].decode(errors="replace").lower()
+            return f"EVAL {self._names.get(digest, f'script {digest[:12]}')}"
         return command
