@@ -9,7 +9,7 @@ from filegate.errors import NotFound, TooLarge
 from filegate.snapshot.manifest import Manifest, ManifestEntry
 from filegate.snapshot.naming import NameAllocator
 from filegate.snapshot.paths import RequestedPath
-from filegate.storage.base import Storage
+from filegate.storage.base import SourceEntry, Storage
 from filegate.units import format_size
 
 
@@ -42,12 +42,20 @@ class _Tally:
             )
 
 
-def take_snapshot(storage: Storage, requested: list[RequestedPath], limits: SnapshotLimits) -> Manifest:
+def take_snapshot(
+    storage: Storage,
+    requested: list[RequestedPath],
+    limits: SnapshotLimits,
+    stats: list[SourceEntry | None] | None = None,
+) -> Manifest:
     """Each selected item at the archive's top level under its own name, folders with their subtree.
 
+    ``stats``: what ``storage.stat`` gave for each requested path, when the caller has it already.
     Raises NotFound naming every missing path, TooLarge past the limits.
     """
-    found = [(item, storage.stat(item.path)) for item in requested]
+    if stats is None:
+        stats = [storage.stat(item.path) for item in requested]
+    found = list(zip(requested, stats, strict=True))
     missing = [
         item.path for item, entry in found if entry is None or (item.wants_folder and not entry.is_dir)
     ]

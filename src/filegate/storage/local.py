@@ -111,6 +111,17 @@ class LocalOutputWriter(OutputWriter):
         self._partial_path.unlink(missing_ok=True)
 
 
+def _stat_or_none(real: str) -> os.stat_result | None:
+    try:
+        return os.stat(real)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        if exc.errno in _NOTHING_THERE:
+            return None
+        raise
+
+
 class LocalStorage(Storage):
     metadata_is_local = True
 
@@ -121,11 +132,39 @@ class LocalStorage(Storage):
         self._signing_secret = signing_secret
 
     def _resolve(self, path: str) -> str:
-        full = os.path.join(self.root, path) if path else self.root
-        real = os.path.realpath(full)
+        return self._resolve_stat(path)[0]
+
+    def _resolve_stat(self, path: str) -> tuple[str, os.stat_result | None]:
+        """The real path of ``path`` below the root (PathEscapesRoot when a link leads out),
+        with its stat, or None when nothing is there. The root is real already, so only the
+        components below it are looked at, one lstat each; a link among them, or a ``.`` or
+        ``..``, takes the whole path through realpath."""
+        if not path:
+            return self.root, _stat_or_none(self.root)
+        parts = path.split("/")
+        if "" in parts or "." in parts or ".." in parts:
+            return self._resolve_slow(path)
+        current = self.root
+        st: os.stat_result | None = None
+        for part in parts:
+            current = f"{current}{os.sep}{part}"
+            try:
+                st = os.lstat(current)
+            except (FileNotFoundError, NotADirectoryError):
+                return os.path.join(self.root, path), None
+            except OSError as exc:
+                if exc.errno in _NOTHING_THERE:  # a name too long: nothing can be there
+                    return os.path.join(self.root, path), None
+                raise
+            if S_ISLNK(st.st_mode):
+                return self._resolve_slow(path)
+        return current, st
+
+    def _resolve_slow(self, path: str) -> tuple[str, os.stat_result | None]:
+        real = os.path.realpath(os.path.join(self.root, path))
         if real != self.root and not real.startswith(self.root + os.sep):
             raise PathEscapesRoot(f"{path} leads outside the store", paths=[path])
-        return real
+        return real, _stat_or_none(real)
 
     def _entry(self, path: str, st: os.stat_result, is_dir: bool) -> SourceEntry:
         return SourceEntry(
@@ -137,14 +176,12 @@ class LocalStorage(Storage):
         )
 
     def stat(self, path: str) -> SourceEntry | None:
-        real = self._resolve(path)
-        try:
-            st = os.stat(real)
-        except (FileNotFoundError, NotADirectoryError):
+        _, st = self._resolve_stat(path)
+        if st is None:
             return None
-        if os.path.isdir(real):
+        if S_ISDIR(st.st_mode):
             return self._entry(path, st, is_dir=True)
-        if os.path.isfile(real):
+        if S_ISREG(st.st_mode):
             return self._entry(path, st, is_dir=False)
         return None  # sockets, fifos and devices are not files anyone downloads
 

@@ -264,7 +264,7 @@ class TicketService:
         if self._storage.metadata_is_local and len(requested) <= _INLINE_STATS:
             entries = [self._storage.stat(item.path) for item in requested]
             if all(entry is not None and not entry.is_dir for entry in entries):
-                return take_snapshot(self._storage, requested, limits)
+                return take_snapshot(self._storage, requested, limits, entries)
         return await run_in_threadpool(take_snapshot, self._storage, requested, limits)
 
     async def get(self, ticket_id: str, principal: Principal | None) -> TicketRecord:
