@@ -114,12 +114,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "ticket. Use it for experiments only."
             )
         state = AsyncState(client)
+        limiter = RateLimiter(state)
         app.state.auth_service = AuthService(
             settings,
             AuthStore(state),
             LoginThrottle(state, settings.login_free_failures, settings.login_max_delay),
+            limiter,
         )
-        app.state.rate_limiter = RateLimiter(state)
+        app.state.rate_limiter = limiter
         licence = LicenceCheck(settings)
         app.state.licence = licence
         app.state.readiness = Readiness(settings, client, storage, celery_app, licence)

@@ -13,6 +13,7 @@ from filegate.auth.limits import RateLimiter
 from filegate.auth.principal import Principal
 from filegate.auth.service import CSRF_HEADER, SESSION_COOKIE, AuthService
 from filegate.settings import Settings
+from filegate.state.access import RateCount
 from filegate.storage.base import Storage
 from filegate.tickets.events import EventHub
 from filegate.tickets.service import TicketService
@@ -57,10 +58,23 @@ async def get_rate_limiter(request: Request) -> RateLimiter:
 async def get_principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
     """The caller, from its bearer token or session cookie (401 without a valid one; a cookie
     without its CSRF header on a state-changing request, 403); anyone with auth off."""
+    return await _authenticate(request, authorization, None)
+
+
+async def get_download_caller(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> Principal:
+    """The caller, as ``get_principal``, with the request counted against its download rate
+    (429 past it): for an API key in the same Redis round trip as the key's lookup."""
+    settings: Settings = request.app.state.settings
+    return await _authenticate(request, authorization, RateCount("download", *settings.rate_downloads))
+
+
+async def _authenticate(request: Request, authorization: str | None, count: RateCount | None) -> Principal:
     auth: AuthService = request.app.state.auth_service
     cookie = request.cookies.get(SESSION_COOKIE)
     csrf = request.headers.get(CSRF_HEADER)
-    principal = await auth.authenticate(request.method, authorization, cookie, csrf)
+    principal = await auth.authenticate(request.method, authorization, cookie, csrf, count)
     request.state.principal = principal
     request.state.session_cookie = cookie if authorization is None and auth.enabled else None
     return principal
@@ -74,3 +88,4 @@ EventHubDep = Annotated[EventHub, Depends(get_event_hub)]
 AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
 RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+DownloadCallerDep = Annotated[Principal, Depends(get_download_caller)]

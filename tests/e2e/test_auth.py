@@ -696,6 +696,23 @@ def test_downloads_past_the_rate_are_429_per_caller(rate_deployment: Deployment)
     assert caller(rate_deployment, key_b).download(["one.txt"]).status_code == 202
 
 
+def test_a_users_downloads_are_counted_apart_from_its_apps(rate_deployment: Deployment) -> None:
+    """An API key's request is counted in the same round trip as the key's lookup; a session's
+    after the session is found: both by the same limit, each caller on its own."""
+    app_id, app_key = register_app(rate_deployment)
+    username, password = new_user(rate_deployment, app_key)
+    login = caller(rate_deployment, address="127.0.0.9").log_in(username, password)
+    assert login.status_code == 200, login.text
+    token = login.json()["access_token"]
+    SECRETS.add(token)
+    user = caller(rate_deployment, token)
+    for _ in range(3):
+        assert user.download(["one.txt"]).status_code == 202
+    limited = error_body(user.download(["one.txt"]), 429, "too_many_requests")
+    assert int(limited["retry_after"]) >= 1
+    assert caller(rate_deployment, app_key).download(["one.txt"]).status_code == 202, app_id
+
+
 def test_logins_past_the_rate_are_429_per_address(rate_deployment: Deployment) -> None:
     username, password = new_user(rate_deployment, str(rate_deployment.service.api_key))
     client = caller(rate_deployment)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import httpx
 
@@ -70,6 +71,24 @@ def test_an_archive_deleted_behind_our_back_is_built_again(deployment: Deploymen
     assert new_folder != old_folder
     assert deployment.builds_started(new_folder) == 1
     assert len(blob) == second["parts"][0]["size"]
+
+
+def test_an_archive_deleted_after_being_reused_is_built_again_once_its_check_is_stale(
+    deployment: Deployment,
+) -> None:
+    """A ready archive's objects, once found stored, are taken as stored for two seconds (a
+    burst of identical requests checks them once); after that they are checked again."""
+    root = _sources(deployment)
+    first, _ = download_ready(deployment.base_url, [f"{root}/"])
+    reused, _ = download_ready(deployment.base_url, [f"{root}/"])  # checked here
+    old_folder = build_folder(deployment.base_url, first["ticket_id"])
+    assert build_folder(deployment.base_url, reused["ticket_id"]) == old_folder
+    deployment.delete_outputs(old_folder)
+    time.sleep(2.2)
+
+    again, [blob] = download_ready(deployment.base_url, [f"{root}/"])
+    assert build_folder(deployment.base_url, again["ticket_id"]) != old_folder
+    assert len(blob) == again["parts"][0]["size"]
 
 
 def test_identical_requests_during_a_build_share_it(local_deployment: Deployment) -> None:

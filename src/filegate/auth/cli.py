@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from filegate.auth.limits import LoginThrottle
+from filegate.auth.limits import LoginThrottle, RateLimiter
 from filegate.auth.principal import normalise_scopes
 from filegate.auth.service import AuthService
 from filegate.auth.store import AuthStore
@@ -57,7 +57,7 @@ def _service(settings: Settings) -> tuple[AuthService, AuthStore, Callable[[], A
     state = AsyncState(client)
     store = AuthStore(state)
     throttle = LoginThrottle(state, settings.login_free_failures, settings.login_max_delay)
-    return AuthService(settings, store, throttle), store, client.aclose
+    return AuthService(settings, store, throttle, RateLimiter(state)), store, client.aclose
 
 
 def _print(value: Any) -> None:
@@ -112,7 +112,7 @@ def dev_api_key(settings: Settings, key_file: Path) -> str:
     async def main() -> str:
         service, store, close = _service(settings)
         try:
-            app = await store.app_for_key(saved) if saved else None
+            app = (await store.app_for_key(saved))[0] if saved else None
             if app is not None and app.revoked_at is None:
                 return saved
             created = await service.create_app("development", ("",), Priority.HIGH)
@@ -140,7 +140,7 @@ def dev_login(settings: Settings, app_key: str, login_file: Path) -> tuple[str, 
     async def main() -> str:
         service, store, close = _service(settings)
         try:
-            app = await store.app_for_key(app_key)
+            app, _ = await store.app_for_key(app_key)
             assert app is not None, "the development app was registered just before"
             user = await store.get_user(DEV_USERNAME)
             if user is not None and username == DEV_USERNAME and password and user.app_id == app.app_id:

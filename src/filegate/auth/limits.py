@@ -9,6 +9,7 @@ import redis.asyncio as aioredis
 
 from filegate.errors import FilegateError
 from filegate.state import access, keys
+from filegate.state.access import RateCount
 from filegate.state.scripts import AsyncState
 
 
@@ -30,17 +31,28 @@ class RateLimiter:
 
     async def hit(self, name: str, caller: str, rate: tuple[int, int]) -> None:
         """Count a request of ``caller``; raises TooManyRequests past ``rate`` (count, seconds)."""
-        count, seconds = rate
-        interval_ms = max(1, seconds * 1000 // count)
+        await self.count(caller, RateCount(name, *rate))
+
+    async def count(self, caller: str, count: RateCount) -> None:
+        now_ms = now_in_ms()
         wait_ms = await self._state.run(
-            access.rate(name, caller, int(time.time() * 1000), interval_ms, count)
+            access.rate(count.name, caller, now_ms, count.interval_ms, count.count)
         )
-        if float(wait_ms) > 0:
-            retry_after = max(1, math.ceil(float(wait_ms) / 1000))
-            raise TooManyRequests(
-                f"more than {count} requests in {seconds} s; try again in {retry_after} s",
-                retry_after=retry_after,
-            )
+        refuse_if_waiting(wait_ms, count)
+
+
+def now_in_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def refuse_if_waiting(wait_ms: float, count: RateCount) -> None:
+    """TooManyRequests when the rate script said to wait."""
+    if float(wait_ms) > 0:
+        retry_after = max(1, math.ceil(float(wait_ms) / 1000))
+        raise TooManyRequests(
+            f"more than {count.count} requests in {count.seconds} s; try again in {retry_after} s",
+            retry_after=retry_after,
+        )
 
 
 class LoginThrottle:

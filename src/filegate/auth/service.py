@@ -18,12 +18,13 @@ from filegate.auth.credentials import (
     same_secret,
     verify_password,
 )
-from filegate.auth.limits import LoginThrottle
+from filegate.auth.limits import LoginThrottle, RateLimiter, refuse_if_waiting
 from filegate.auth.principal import ANONYMOUS, Principal, PrincipalKind, within
 from filegate.auth.store import AppRecord, AuthStore, UserRecord
 from filegate.errors import Conflict, FilegateError, Forbidden, InvalidRequest, NotFound
 from filegate.scheduling.priority import Priority
 from filegate.settings import Settings
+from filegate.state.access import RateCount
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +55,13 @@ def bearer_token(authorization: str | None) -> str:
 
 
 class AuthService:
-    def __init__(self, settings: Settings, store: AuthStore, throttle: LoginThrottle) -> None:
+    def __init__(
+        self, settings: Settings, store: AuthStore, throttle: LoginThrottle, limiter: RateLimiter
+    ) -> None:
         self._settings = settings
         self._store = store
         self._throttle = throttle
+        self._limiter = limiter
 
     @property
     def enabled(self) -> bool:
@@ -65,29 +69,44 @@ class AuthService:
 
     # Who is calling
 
-    async def principal(self, authorization: str | None) -> Principal:
+    async def principal(self, authorization: str | None, count: RateCount | None = None) -> Principal:
+        """The caller of a bearer token; with ``count``, its request counted against that rate
+        limit (TooManyRequests past it), in the same round trip for an API key."""
         if not self.enabled:
-            return ANONYMOUS
+            return await self._counted(ANONYMOUS, count)
         token = bearer_token(authorization)
         if token.startswith(SESSION_PREFIX):
-            return await self._user_principal(token)
+            return await self._counted(await self._user_principal(token), count)
         if token.startswith(API_KEY_PREFIX):
-            app = await self._store.app_for_key(token)
+            app, wait_ms = await self._store.app_for_key(token, count)
             if app is not None and app.revoked_at is None and same_digest(token, app.key_digest):
+                if count is not None:
+                    refuse_if_waiting(wait_ms, count)
                 return Principal(
                     PrincipalKind.APP, app.app_id, app.app_id, app.scopes, app.max_priority, app.name
                 )
             raise Unauthorized("the API key is not valid (unknown, rotated or revoked)")
         raise Unauthorized("the bearer token is neither an API key nor a session token")
 
+    async def _counted(self, principal: Principal, count: RateCount | None) -> Principal:
+        if count is not None:
+            await self._limiter.count(principal.owner, count)
+        return principal
+
     async def authenticate(
-        self, method: str, authorization: str | None, session_cookie: str | None, csrf: str | None
+        self,
+        method: str,
+        authorization: str | None,
+        session_cookie: str | None,
+        csrf: str | None,
+        count: RateCount | None = None,
     ) -> Principal:
-        """The caller, by its bearer token, else by its session cookie. A state-changing request
-        carried by the cookie alone must also send the session's CSRF value: a page on another
-        site can make a browser send the cookie, but cannot read that value."""
+        """The caller, by its bearer token, else by its session cookie (with ``count``, its
+        request counted against that rate limit). A state-changing request carried by the
+        cookie alone must also send the session's CSRF value: a page on another site can make a
+        browser send the cookie, but cannot read that value."""
         if not self.enabled or authorization is not None or not session_cookie:
-            return await self.principal(authorization)
+            return await self.principal(authorization, count)
         if not session_cookie.startswith(SESSION_PREFIX):
             raise Unauthorized("the session cookie is not valid; log in again")
         principal = await self._user_principal(session_cookie)
@@ -96,7 +115,7 @@ class AuthService:
                 f"a request made with the session cookie needs the {CSRF_HEADER} header "
                 "holding the csrf_token given at login"
             )
-        return principal
+        return await self._counted(principal, count)
 
     def csrf_token(self, session_token: str) -> str:
         return sign_capability(self._settings.signing_secret, Capability.CSRF, session_token)

@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from filegate.auth.credentials import digest, new_api_key, new_session_token
 from filegate.scheduling.priority import Priority
 from filegate.state import access, keys
+from filegate.state.access import RateCount
 from filegate.state.scripts import AsyncState
 
 
@@ -133,10 +134,13 @@ class AuthStore:
         apps = [await self.get_app(app_id) for app_id in sorted(await self._redis.smembers(keys.APPS))]
         return [app for app in apps if app is not None]
 
-    async def app_for_key(self, key: str) -> AppRecord | None:
-        """The app whose key this is, in one round trip (every authenticated call makes it)."""
-        found = await self._state.run(access.app_for_key(digest(key)))
-        return AppRecord.from_redis(*found) if found else None
+    async def app_for_key(self, key: str, count: RateCount | None = None) -> tuple[AppRecord | None, int]:
+        """The app whose key this is, in one round trip (every authenticated call makes it), and,
+        with ``count``, the milliseconds its request must wait by that limit (0: allowed)."""
+        found = await self._state.run(access.app_for_key(digest(key), count, int(time.time() * 1000)))
+        if found is None:
+            return None, 0
+        return AppRecord.from_redis(found.app_id, found.fields), found.wait_ms
 
     async def rotate_key(self, app: AppRecord) -> str:
         """A new key for ``app``; the old one stops working at once."""

@@ -33,7 +33,7 @@ class NewBuild:
 @dataclass(frozen=True, slots=True)
 class Claim:
     outcome: str
-    """'new', 'joined', 'ready', or 'verify' (nothing written: see lua/claim.lua)."""
+    """'new', 'joined', 'reused' (a ready build), or 'verify' (nothing written: see lua/claim.lua)."""
     build_id: str
     ticket: dict[str, str] = field(default_factory=dict)
     """The ticket's fields as stored (empty for 'verify')."""
@@ -87,7 +87,8 @@ def claim(
 
 
 def cancel(ticket_id: str) -> Call[str]:
-    """'final' (nothing to cancel), 'ticket' (others still hold the build), 'queued' or 'running'."""
+    """'final' (nothing to cancel), 'ticket' (others still hold the build), 'dequeued' (its
+    queued build left the queue) or 'running'."""
     return Call.shared("cancel", (keys.ticket(ticket_id),), (ticket_id,), str)
 
 

@@ -14,9 +14,9 @@ from filegate.auth.principal import Principal
 from filegate.auth.service import Unauthorized
 from filegate.deps import (
     AuthServiceDep,
+    DownloadCallerDep,
     EventHubDep,
     PrincipalDep,
-    RateLimiterDep,
     SettingsDep,
     TicketServiceDep,
     TicketStoreDep,
@@ -76,12 +76,10 @@ async def create_download(
     request: Request,
     body: DownloadRequest,
     service: TicketServiceDep,
-    principal: PrincipalDep,
-    limiter: RateLimiterDep,
+    principal: DownloadCallerDep,
     settings: SettingsDep,
 ) -> dict[str, Any]:
     """Snapshot the selection and queue its archive; answers at once with a ticket."""
-    await limiter.hit("download", principal.owner, settings.rate_downloads)
     record = await service.create(body, principal)
     request.state.ticket_id = record.ticket_id  # for the request's log line
     return {

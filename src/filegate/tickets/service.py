@@ -6,6 +6,7 @@ import json
 import logging
 import posixpath
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -30,6 +31,7 @@ from filegate.snapshot.manifest import Manifest
 from filegate.snapshot.naming import safe_segment
 from filegate.snapshot.paths import RequestedPath, normalise_paths
 from filegate.snapshot.service import SnapshotLimits, take_snapshot
+from filegate.state import queue
 from filegate.state.states import TicketStatus
 from filegate.state.tickets import NewBuild
 from filegate.storage.base import SourceEntry, Storage
@@ -56,6 +58,11 @@ class WorkQueue(Protocol):
 
 _VERIFY_ATTEMPTS = 3
 """A reused build's objects are checked, and the claim made again, at most this many times."""
+_VERIFIED_FOR = 2.0
+"""Seconds for which this process takes a ready build's objects, once found stored, as still
+stored: a burst of requests for one archive checks them once, in one round trip less each."""
+_VERIFIED_KEPT = 10_000
+"""Ready builds remembered as checked, at most (the oldest go first)."""
 _INLINE_STATS = 32
 """Up to this many paths are stat'ed on the event loop of a local store (see _snapshot)."""
 
@@ -101,6 +108,8 @@ class TicketService:
         self._store = store
         self._storage = storage
         self._work = work
+        self._verified: dict[str, tuple[str, float]] = {}
+        """Fingerprint → the ready build whose objects were found stored, and when (monotonic)."""
 
     def _expiry_seconds(self, expires_in: str | int | None) -> int:
         if expires_in is None:
@@ -221,14 +230,17 @@ class TicketService:
             estimate=estimate,
         )
         limits = current_limits(self._settings, self._licence.max_concurrent_builds())
-        claim = await self._store.claim_build(record, fingerprint, new, "", limits)
+        claim = await self._store.claim_build(record, fingerprint, new, self._checked(fingerprint), limits)
         for _ in range(_VERIFY_ATTEMPTS):
             if claim.outcome != "verify":
                 break
             parts = [Part(**part) for part in json.loads(claim.parts_json)]
             verified = claim.build_id
-            if not await self._outputs_exist(parts):
+            if await self._outputs_exist(parts):
+                self._remember_checked(fingerprint, verified)
+            else:
                 log.warning("build %s lost objects from storage: it will be built again", claim.build_id)
+                self._verified.pop(fingerprint, None)
                 await self._store.drop_build(claim.build_id, fingerprint, now())
                 verified = ""
             claim = await self._store.claim_build(record, fingerprint, new, verified, limits)
@@ -239,6 +251,31 @@ class TicketService:
             stored = await self._store.get(record.ticket_id)
             return stored or record
         return TicketRecord.from_redis(record.ticket_id, claim.ticket)
+
+    def _checked(self, fingerprint: str) -> str:
+        """The ready build of ``fingerprint`` whose objects were found stored in the last
+        _VERIFIED_FOR seconds, or ''."""
+        checked = self._verified.get(fingerprint)
+        if checked is None or time.monotonic() - checked[1] > _VERIFIED_FOR:
+            return ""
+        return checked[0]
+
+    def _remember_checked(self, fingerprint: str, build_id: str) -> None:
+        self._verified.pop(fingerprint, None)
+        self._verified[fingerprint] = (build_id, time.monotonic())
+        if len(self._verified) > _VERIFIED_KEPT:
+            del self._verified[next(iter(self._verified))]
+
+    async def _dispatch_after_leaving(self, ticket_id: str) -> None:
+        """A build left the queue: the builds behind it move up (their places are told), and the
+        build that others waited behind may have been this one (what fits now is admitted)."""
+        limits = current_limits(self._settings, self._licence.max_concurrent_builds())
+        admitted = await self._store.run(queue.dispatch(limits, int(now().timestamp() * 1000)))
+        if admitted:
+            try:
+                await self._send(admissions(admitted), ticket_id)
+            except Unavailable:  # the cancel itself is done; those builds failed with a reason
+                log.warning("builds admitted after cancelling %s could not be sent", ticket_id)
 
     async def _send(self, admitted: list[Admission], ticket_id: str) -> None:
         """Send what the dispatcher admitted (off the event loop: Celery's send is blocking)."""
@@ -302,6 +339,8 @@ class TicketService:
                 state=record.public_state(),
             )
         log.info("ticket %s cancelled (%s)", ticket_id, outcome, extra={"ticket_id": ticket_id})
+        if outcome == "dequeued":
+            await self._dispatch_after_leaving(ticket_id)
         cancelled = await self._store.get(ticket_id)
         return cancelled or record
 

@@ -1,13 +1,13 @@
 --! uses: shared feed queue dispatch
 -- A new ticket holding the build of one fingerprint: the one queued, building or ready, else a
--- new one, queued; then, for a new build, a dispatch. One round trip for a POST /download.
+-- new one, queued; then, for a new build or one lifted in the queue, a dispatch. One round trip for a POST /download.
 -- KEYS: shared, then 8 the fingerprint's key, 9 the ticket's key.
 -- ARGV: 1 fingerprint, 2 new build id, 3 ticket id, 4 ticket expiry (epoch s), 5 ticket forget
 -- time, 6 ticket fields (JSON object), 7 build fields (JSON object), 8 manifest, 9 queue score,
 -- 10 size estimate, 11 now (ms), 12 the ready build whose objects the caller found stored ('' for
 -- none), 13-19 the dispatcher's limits (absent: no dispatch).
 -- Returns {outcome, build id, ticket fields, admitted}; outcome 'new' (queued), 'joined' (it
--- is queued or building), 'ready' (the ticket is ready now with the build's parts), or
+-- is queued or building), 'reused' (the ticket is ready now with the build's parts), or
 -- 'verify' with the ready build's parts and nothing written: the caller checks they are still
 -- stored and calls again naming the build in ARGV[12].
 local fpkey, tkey = KEYS[8], KEYS[9]
@@ -23,6 +23,7 @@ if build_id and status == BS.ready and build_id ~= ARGV[12] then
   return {'verify', build_id, redis.call('HGET', K.build(build_id), 'parts')}
 end
 local outcome = 'joined'
+local moved_to = false
 if not build_id then
   build_id, status, outcome = ARGV[2], BS.queued, 'new'
   local bkey = K.build(build_id)
@@ -32,8 +33,9 @@ if not build_id then
   redis.call('SET', fpkey, build_id)
   redis.call('HSET', bkey, 'estimate', ARGV[10], 'queued_at', ARGV[11], 'score', ARGV[9])
   enqueue(build_id, tonumber(ARGV[9]), tonumber(ARGV[10]))
+  moved_to = redis.call('ZRANK', QUEUE, build_id)
 elseif status == BS.ready then
-  outcome = 'ready'
+  outcome = 'reused'
 else
   -- a request of higher priority lifts a build still waiting (only ever forward); one
   -- admitted or building is not in the queue and stays out of it
@@ -43,6 +45,7 @@ else
     dequeue(build_id)
     enqueue(build_id, tonumber(ARGV[9]), tonumber(redis.call('HGET', bkey, 'estimate') or '0'))
     redis.call('HSET', bkey, 'score', ARGV[9])
+    moved_to = redis.call('ZRANK', QUEUE, build_id)
   end
 end
 local bkey = K.build(build_id)
@@ -67,5 +70,6 @@ if status == BS.ready then
   count('cache_hits')
 end
 local admitted = {}
-if outcome == 'new' and ARGV[13] then admitted = dispatch_from(13) end
+-- A new build, or one lifted to a higher priority, changed the places from its own on.
+if moved_to and ARGV[13] then admitted = dispatch_from(13, moved_to) end
 return {outcome, build_id, redis.call('HGETALL', tkey), admitted}

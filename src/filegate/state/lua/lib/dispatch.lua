@@ -6,7 +6,10 @@ local function estimate_of(build_id)
   return tonumber(redis.call('HGET', K.build(build_id), 'estimate') or '0')
 end
 
-local function dispatch(max_slots, budget, free, now, max_wait, weight, window)
+-- from_rank (0-based, optional): the first place that may have changed since the last dispatch
+-- (a build just queued at the tail changes no place before its own). When nothing is admitted,
+-- nothing before it moved and the room is the same, so only the places from there are looked at.
+local function dispatch(max_slots, budget, free, now, max_wait, weight, window, from_rank)
   local running = redis.call('SCARD', RUNNING)
   local held = tonumber(redis.call('GET', HELD) or '0')
   local reserved = tonumber(redis.call('GET', RESERVED) or '0')
@@ -68,7 +71,10 @@ local function dispatch(max_slots, budget, free, now, max_wait, weight, window)
     end
   end
   -- The first builds still waiting learn their place and why, when either changed.
-  for position, build_id in ipairs(redis.call('ZRANGE', QUEUE, 0, window - 1)) do
+  local first = 0
+  if #admitted == 0 and from_rank then first = math.min(from_rank, window) end
+  for offset, build_id in ipairs(first < window and redis.call('ZRANGE', QUEUE, first, window - 1) or {}) do
+    local position = first + offset
     local bkey = K.build(build_id)
     local known = redis.call('HMGET', bkey, 'position', 'estimate')
     local reason = 'waiting_for_slot'
@@ -93,8 +99,8 @@ local function dispatch(max_slots, budget, free, now, max_wait, weight, window)
 end
 
 -- The limits as the Python side sends them (state/queue.py, Limits.args), from ARGV[first].
-local function dispatch_from(first)
+local function dispatch_from(first, from_rank)
   local a = {}
   for i = first, first + 6 do a[#a + 1] = tonumber(ARGV[i]) end
-  return dispatch(a[1], a[2], a[3], a[4], a[5], a[6], a[7])
+  return dispatch(a[1], a[2], a[3], a[4], a[5], a[6], a[7], from_rank)
 end
