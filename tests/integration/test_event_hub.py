@@ -1,12 +1,13 @@
-"""The event hub against the real Redis: one read fans out to many, and a listener that falls
-too far behind is cut off, then resumes from Redis without loss or repeat."""
+"""The event hub against the real Redis: one read fans out to many, a listener that falls too
+far behind reads what it missed from Redis without loss or repeat, and a quiet stream gets its
+keep-alives."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 import redis.asyncio as aioredis
 
@@ -26,11 +27,19 @@ async def _always() -> bool:
     return True
 
 
-def _follow(hub: EventHub, client: aioredis.Redis, seen: str) -> AsyncIterator[str]:
+async def _text(frames: AsyncGenerator[bytes]) -> AsyncIterator[str]:
+    async with contextlib.aclosing(frames):
+        async for frame in frames:
+            yield frame.decode()
+
+
+def _follow(
+    hub: EventHub, client: aioredis.Redis, seen: str, keepalive_seconds: float = 30
+) -> AsyncIterator[str]:
     async def read_after(cursor: str) -> list[Event]:
         return await _read_after(client, cursor)
 
-    return follow_stream(hub, KEY, read_after, seen, 30, _always, ends_at_final=False)
+    return _text(follow_stream(hub, KEY, read_after, seen, keepalive_seconds, _always, ends_at_final=False))
 
 
 def _ids(frames: list[str]) -> list[str]:
@@ -83,7 +92,7 @@ async def test_listeners_share_each_encoded_event(redis_url: str) -> None:
         assert hub.listener_count == 0
 
 
-async def test_a_listener_too_far_behind_is_cut_off_and_resumes_without_loss(redis_url: str) -> None:
+async def test_a_listener_too_far_behind_reads_what_it_missed_from_redis_without_loss(redis_url: str) -> None:
     async with _running_hub(redis_url) as (client, hub):
         stream = _follow(hub, client, "0")
         received = [await anext(stream)]  # replayed
@@ -92,16 +101,31 @@ async def test_a_listener_too_far_behind_is_cut_off_and_resumes_without_loss(red
         total = MAX_PENDING + 500
         await _add(client, total - 1, start=1)
         for _ in range(100):  # the hub reads them all while this listener reads nothing
-            if hub._cursors.get(KEY) == (await client.xrevrange(KEY, count=1))[0][0]:
+            if hub.cursor_of(KEY) == (await client.xrevrange(KEY, count=1))[0][0]:
                 break
             await asyncio.sleep(0.05)
         received.append(await following)
-        received += [frame async for frame in stream]  # what was queued, then the end
-        assert 1 < len(received) < total
-
-        resumed = _follow(hub, client, _ids(received)[-1])  # as a browser does: Last-Event-ID
         for _ in range(total - len(received)):
-            received.append(await asyncio.wait_for(anext(resumed), 10))
-        await resumed.aclose()
+            received.append(await asyncio.wait_for(anext(stream), 10))
         all_ids = [entry_id for entry_id, _ in await client.xrange(KEY)]
         assert _ids(received) == all_ids
+
+        await _add(client, 1, start=total)  # and it goes on following live
+        assert f'"n": {total}' in await asyncio.wait_for(anext(stream), 10)
+        await stream.aclose()
+        assert hub.listener_count == 0
+
+
+async def test_a_quiet_stream_gets_keep_alives_and_then_its_next_event(redis_url: str) -> None:
+    async with _running_hub(redis_url) as (client, hub):
+        stream = _follow(hub, client, "0", keepalive_seconds=0.3)
+        assert '"n": 0' in await anext(stream)
+        assert await asyncio.wait_for(anext(stream), 5) == ": keep-alive\n\n"
+        assert await asyncio.wait_for(anext(stream), 5) == ": keep-alive\n\n"
+        following = asyncio.ensure_future(anext(stream))
+        await _add(client, 1, start=1)
+        frame = await asyncio.wait_for(following, 5)
+        while frame.startswith(":"):  # a keep-alive may come first
+            frame = await asyncio.wait_for(anext(stream), 5)
+        assert '"n": 1' in frame
+        await stream.aclose()

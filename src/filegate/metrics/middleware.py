@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from filegate.links.router import ARCHIVE_ROUTE, SOURCE_ROUTE
 from filegate.metrics.http import HttpMetrics
+from filegate.streaming import DIRECT_SEND
 
 log = logging.getLogger("filegate.http")
 
@@ -56,6 +57,12 @@ class RequestLogMiddleware:
                 body_bytes += content_length
             await send(message)
 
+        async def direct_send(message: Message) -> None:
+            nonlocal body_bytes
+            body_bytes += len(message.get("body", b""))
+            await send(message)
+
+        scope[DIRECT_SEND] = direct_send  # an event stream's frames (filegate/streaming.py)
         try:
             await self._app(scope, receive, watched_send)
         finally:

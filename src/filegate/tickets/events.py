@@ -12,8 +12,10 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+import time
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -58,26 +60,83 @@ def is_final(event: Event) -> bool:
 
 
 MAX_PENDING = 1000
-"""Events a listener may have waiting; one that falls further behind is cut off (see below)."""
+"""Deliveries each followed stream keeps in memory; a listener further behind reads from Redis."""
 
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
     event: Event
-    frame: str
+    frame: bytes
     """The event as an SSE message: encoded once by the hub, written to every listener."""
 
 
-@dataclass(eq=False)
+class Channel:
+    """One followed stream in this process: its latest deliveries, shared by every listener.
+
+    A listener keeps only how many deliveries it has taken; the hub wakes the listeners waiting
+    for the next one by resolving their futures, a few C calls each (an asyncio.Queue per
+    listener, with a timer per wait, cost several times that at 2,000 listeners)."""
+
+    __slots__ = ("appended", "cursor", "keepalive", "key", "listeners", "recent", "waiters", "woken_at")
+
+    def __init__(self, key: str, cursor: str, keepalive_seconds: float) -> None:
+        self.key = key
+        self.cursor = cursor
+        """The hub has read the stream up to this id."""
+        self.recent: deque[Delivery] = deque(maxlen=MAX_PENDING)
+        self.appended = 0
+        """Deliveries ever appended: a listener that has taken this many is up to date."""
+        self.waiters: list[asyncio.Future[None]] = []
+        self.listeners = 0
+        self.woken_at = time.monotonic()
+        self.keepalive = keepalive_seconds
+
+    def append(self, delivery: Delivery) -> None:
+        self.recent.append(delivery)
+        self.appended += 1
+
+    def wake(self) -> None:
+        waiters, self.waiters = self.waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self.woken_at = time.monotonic()
+
+
+_BEHIND = object()
+"""What ``Subscription.take`` gives when the deliveries it missed have left memory."""
+
+
+@dataclass(eq=False, slots=True)
 class Subscription:
-    key: str
-    """The Redis stream followed: a ticket's events, or an owner's feed."""
+    channel: Channel
     cursor: str
-    """The hub delivers every event after this id to ``queue``."""
-    queue: asyncio.Queue[Delivery] = field(default_factory=lambda: asyncio.Queue(MAX_PENDING))
-    overflowed: bool = False
-    """Events were dropped: the stream ends once the queue is drained, and the client, resuming
-    after the last event it got (Last-Event-ID), reads the rest from Redis."""
+    """Every event after this id reaches this subscription through its channel."""
+    taken: int
+    """Deliveries of the channel taken so far (or skipped)."""
+
+    @property
+    def key(self) -> str:
+        return self.channel.key
+
+    def take(self) -> Delivery | object | None:
+        """The next delivery; None when there is none yet; _BEHIND when it has left memory."""
+        channel = self.channel
+        if self.taken >= channel.appended:
+            return None
+        oldest = channel.appended - len(channel.recent)
+        if self.taken < oldest:
+            self.taken = channel.appended  # what was missed is read from Redis instead
+            return _BEHIND
+        delivery = channel.recent[self.taken - oldest]
+        self.taken += 1
+        return delivery
+
+    async def wait(self) -> None:
+        """Until the channel has something new, or a keep-alive is due."""
+        waiter = asyncio.get_running_loop().create_future()
+        self.channel.waiters.append(waiter)
+        await waiter
 
 
 class EventHub:
@@ -85,67 +144,76 @@ class EventHub:
         # The client must have no socket timeout shorter than block_ms.
         self._redis = client
         self._block_ms = block_ms
-        self._cursors: dict[str, str] = {}
-        self._subscriptions: dict[str, set[Subscription]] = {}
+        self._channels: dict[str, Channel] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    def subscribe(self, key: str, seen_id: str) -> Subscription:
+    def subscribe(self, key: str, seen_id: str, keepalive_seconds: float = 15) -> Subscription:
         """Follow stream ``key`` from ``seen_id`` on; the subscription's cursor may be later than it."""
-        cursor = self._cursors.setdefault(key, seen_id)
-        subscription = Subscription(key, cursor)
-        self._subscriptions.setdefault(key, set()).add(subscription)
+        channel = self._channels.get(key)
+        if channel is None:
+            channel = self._channels[key] = Channel(key, seen_id, keepalive_seconds)
+        channel.keepalive = min(channel.keepalive, keepalive_seconds)
+        channel.listeners += 1
         self._wake.set()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="filegate-event-hub")
-        return subscription
+        return Subscription(channel, channel.cursor, channel.appended)
 
     def unsubscribe(self, subscription: Subscription) -> None:
-        listeners = self._subscriptions.get(subscription.key)
-        if listeners is None:
-            return
-        listeners.discard(subscription)
-        if not listeners:
-            del self._subscriptions[subscription.key]
-            self._cursors.pop(subscription.key, None)
+        channel = subscription.channel
+        channel.listeners -= 1
+        if channel.listeners <= 0 and self._channels.get(channel.key) is channel:
+            del self._channels[channel.key]
 
     @property
     def listener_count(self) -> int:
-        return sum(len(listeners) for listeners in self._subscriptions.values())
+        return sum(channel.listeners for channel in self._channels.values())
+
+    def cursor_of(self, key: str) -> str | None:
+        """How far the hub has read stream ``key``; None when nobody follows it."""
+        channel = self._channels.get(key)
+        return channel.cursor if channel is not None else None
 
     async def _run(self) -> None:
         while True:
-            if not self._cursors:
+            if not self._channels:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
+            cursors = {key: channel.cursor for key, channel in self._channels.items()}
             try:
-                replies = await self._redis.xread(dict(self._cursors), block=self._block_ms, count=100)
+                replies = await self._redis.xread(cursors, block=self._block_ms, count=100)
             except RedisError as exc:
                 log.warning("event hub cannot read from Redis: %s", exc)
                 await asyncio.sleep(1)
                 continue
             self._dispatch(replies or [])
+            self._keep_alive()
 
     def _dispatch(self, replies: list[tuple[str, list[tuple[str, dict[str, str]]]]]) -> None:
         for key, entries in replies:
-            if key not in self._cursors:
+            channel = self._channels.get(key)
+            if channel is None:
                 continue  # every listener left while the read was under way
             for entry_id, fields in entries:
                 # The cursor moves first: a malformed entry is skipped, not read forever.
-                self._cursors[key] = entry_id
+                channel.cursor = entry_id
                 try:
                     event = _decode_event(entry_id, fields)
                 except (KeyError, ValueError):
                     log.warning("skipping malformed event %s of %s", entry_id, key)
                     continue
                 # Encoded once here, not once per listener: a thousand listeners share it.
-                delivery = Delivery(event, encode(event))
-                for subscription in self._subscriptions.get(key, ()):
-                    try:
-                        subscription.queue.put_nowait(delivery)
-                    except asyncio.QueueFull:
-                        subscription.overflowed = True
+                channel.append(Delivery(event, encode(event).encode()))
+            channel.wake()
+
+    def _keep_alive(self) -> None:
+        """Wakes the listeners of every stream quiet for its keep-alive interval."""
+        now = time.monotonic()
+        for channel in self._channels.values():
+            if now - channel.woken_at >= channel.keepalive:
+                channel.wake()
 
     async def close(self) -> None:
         if self._task is not None:
@@ -157,6 +225,8 @@ class EventHub:
 ReadAfter = Callable[[str], Awaitable[list[Event]]]
 """Events of one stream with ids greater than the one given, oldest first (a batch)."""
 
+KEEPALIVE = b": keep-alive\n\n"
+
 
 async def follow_stream(
     hub: EventHub,
@@ -167,11 +237,12 @@ async def follow_stream(
     is_still_followed: Callable[[], Awaitable[bool]],
     *,
     ends_at_final: bool,
-) -> AsyncIterator[str]:
+) -> AsyncGenerator[bytes]:
     """Replay the events of stream ``key`` after ``seen``, then follow them live.
 
     Ends after a final status when ``ends_at_final``, and when ``is_still_followed``, asked
-    at each keep-alive, says no (the ticket expired, the session ended).
+    at each keep-alive, says no (the ticket expired, the session ended). A listener that falls
+    more than MAX_PENDING deliveries behind reads what it missed from Redis, and goes on.
     """
 
     async def replay() -> AsyncIterator[Event]:
@@ -182,43 +253,46 @@ async def follow_stream(
                 yield event
 
     async for event in replay():
-        yield encode(event)
+        yield encode(event).encode()
         if ends_at_final and is_final(event):
             return
-    subscription = hub.subscribe(key, seen)
+    subscription = hub.subscribe(key, seen, keepalive_seconds)
     try:
-        # Events up to the hub's cursor reach the queue no more: read them here.
-        if stream_id(subscription.cursor) > stream_id(seen):
-            async for event in replay():
-                yield encode(event)
-                if ends_at_final and is_final(event):
-                    return
+        # Events up to the hub's cursor reach the channel no more: read them here.
+        behind = stream_id(subscription.cursor) > stream_id(seen)
         while True:
-            try:
-                # asyncio.timeout, not wait_for: no task made per event and listener.
-                async with asyncio.timeout(keepalive_seconds):
-                    delivery = await subscription.queue.get()
-            except TimeoutError:
-                if not await is_still_followed():
-                    return
-                yield ": keep-alive\n\n"
+            if behind:
+                behind = False
+                async for event in replay():
+                    yield encode(event).encode()
+                    if ends_at_final and is_final(event):
+                        return
+            taken = subscription.take()
+            if taken is None:
+                await subscription.wait()
+                if subscription.taken >= subscription.channel.appended:  # woken for a keep-alive
+                    if not await is_still_followed():
+                        return
+                    yield KEEPALIVE
                 continue
-            event = delivery.event
+            if taken is _BEHIND:
+                log.info("a listener of %s fell %d events behind: it reads them from Redis", key, MAX_PENDING)
+                behind = True
+                continue
+            assert isinstance(taken, Delivery)
+            event = taken.event
             if stream_id(event[0]) > stream_id(seen):
                 seen = event[0]
-                yield delivery.frame
+                yield taken.frame
                 if ends_at_final and is_final(event):
                     return
-            if subscription.overflowed and subscription.queue.empty():
-                log.info("a listener of %s fell %d events behind: its stream ends", key, MAX_PENDING)
-                return
     finally:
         hub.unsubscribe(subscription)
 
 
-async def follow_ticket(
+def follow_ticket(
     store: TicketStore, hub: EventHub, ticket_id: str, last_event_id: str | None, keepalive_seconds: float
-) -> AsyncIterator[str]:
+) -> AsyncIterator[bytes]:
     """Replay the ticket's events after ``last_event_id``, then follow them live until a final state."""
 
     async def read_after(seen: str) -> list[Event]:
@@ -228,11 +302,10 @@ async def follow_ticket(
         record = await store.get(ticket_id)
         return record is not None and not record.is_expired  # else forgotten or expired meanwhile
 
-    async for message in follow_stream(
+    return follow_stream(
         hub, ticket_events(ticket_id), read_after, last_event_id or "0", keepalive_seconds, is_live,
         ends_at_final=True,
-    ):  # fmt: skip
-        yield message
+    )  # fmt: skip
 
 
 async def follow_feed(
@@ -242,20 +315,22 @@ async def follow_feed(
     after: str | None,
     keepalive_seconds: float,
     is_still_allowed: Callable[[], Awaitable[bool]],
-) -> AsyncIterator[str]:
+) -> AsyncIterator[bytes]:
     """Every event of the owner's tickets after ``after`` (None: from now on), live, each naming
     its ticket; an ``event: resync`` first when events after ``after`` were trimmed away."""
     seen = after if after is not None else await store.feed_last_id(owner)
     if after is not None and stream_id(await store.feed_trimmed_up_to(owner)) > stream_id(after):
         # Events the client has not seen are gone: it reads the tickets' states again instead.
         seen = await store.feed_last_id(owner)
-        yield format_event("{}", "resync", seen)
+        yield format_event("{}", "resync", seen).encode()
 
     async def read_after(cursor: str) -> list[Event]:
         return await store.feed_after(owner, cursor)
 
-    async for message in follow_stream(
+    frames = follow_stream(
         hub, owner_feed(owner), read_after, seen, keepalive_seconds, is_still_allowed,
         ends_at_final=False,
-    ):  # fmt: skip
-        yield message
+    )  # fmt: skip
+    async with contextlib.aclosing(frames):  # unsubscribed as soon as this stream ends
+        async for frame in frames:
+            yield frame

@@ -7,7 +7,7 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 
 from filegate.auth.capabilities import Capability, is_capability, sign_capability
 from filegate.auth.principal import Principal
@@ -24,6 +24,7 @@ from filegate.deps import (
 )
 from filegate.errors import Forbidden, Gone, InvalidRequest
 from filegate.settings import Settings
+from filegate.streaming import EventStreamResponse
 from filegate.tickets.events import follow_feed, follow_ticket
 from filegate.tickets.record import TicketRecord
 from filegate.tickets.schemas import DownloadRequest, TicketCreated
@@ -122,7 +123,7 @@ async def ticket_status(
         return JSONResponse(record.public_state())
     # A Last-Event-ID that is no event id of ours (a proxy's, a client's bug) replays everything.
     stream = follow_ticket(store, hub, ticket_id, _stream_id_or_none(last_event_id), settings.sse_keepalive)
-    return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
+    return EventStreamResponse(stream, headers=SSE_HEADERS)
 
 
 @router.delete("/ticket/{ticket_id}")
@@ -179,7 +180,7 @@ async def ticket_events(
     access: Access = None,
     after: Annotated[str | None, Query(max_length=40, pattern=_STREAM_ID.pattern)] = None,
     last_event_id: Annotated[str | None, Header()] = None,
-) -> StreamingResponse:
+) -> EventStreamResponse:
     """Every event of all the caller's tickets as one Server-Sent Events stream, each naming its
     ticket; resumes after ``Last-Event-ID`` (else after ``after``, else from now on)."""
     if access is not None:
@@ -206,7 +207,7 @@ async def ticket_events(
 
     resume_from = _stream_id_or_none(last_event_id) or after
     stream = follow_feed(store, hub, followed_owner, resume_from, settings.sse_keepalive, is_still_allowed)
-    return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
+    return EventStreamResponse(stream, headers=SSE_HEADERS)
 
 
 def _stream_id_or_none(text: str | None) -> str | None:
