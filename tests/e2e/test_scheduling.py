@@ -232,8 +232,7 @@ def test_backfill_stops_once_the_passed_over_build_has_waited_too_long(redis_url
 def test_admitted_builds_carry_their_priority_to_the_broker(redis_url: str) -> None:
     from filegate.archive.registry import BuildRegistry
     from filegate.scheduling.dispatcher import queue_score
-    from filegate.scheduling.priority import Priority
-    from filegate.state.queue import Limits
+    from filegate.state.queue import Limits, Priority
 
     client = redis.Redis.from_url(f"{redis_url}/11", decode_responses=True)
     client.flushdb()

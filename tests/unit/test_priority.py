@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from filegate.scheduling.priority import (
-    Priority,
     message_priority,
     queue_arguments,
     transport_options,
 )
+from filegate.state.queue import Priority
 
 REDIS = "redis://127.0.0.1:6379/0"
 AMQP = "amqp://guest:guest@127.0.0.1:5672//"

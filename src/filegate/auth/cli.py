@@ -20,8 +20,8 @@ from filegate.auth.service import AuthService
 from filegate.auth.store import AuthStore
 from filegate.connections import async_redis
 from filegate.errors import FilegateError
-from filegate.scheduling.priority import Priority
 from filegate.settings import Settings
+from filegate.state.queue import Priority
 from filegate.state.scripts import AsyncState
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from filegate.errors import InvalidRequest
-from filegate.scheduling.priority import RANK, Priority
+from filegate.state.queue import RANK, Priority
 
 
 class PrincipalKind(StrEnum):

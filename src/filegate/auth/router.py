@@ -11,8 +11,8 @@ from filegate.auth.principal import PrincipalKind, normalise_scopes
 from filegate.auth.service import SESSION_COOKIE, Unauthorized
 from filegate.deps import AuthServiceDep, PrincipalDep, RateLimiterDep, SettingsDep, get_principal
 from filegate.errors import Forbidden, InvalidRequest
-from filegate.scheduling.priority import Priority
 from filegate.settings import Settings
+from filegate.state.queue import Priority
 
 router = APIRouter(tags=["auth"])
 AuthorizationHeader = Annotated[str | None, Header()]

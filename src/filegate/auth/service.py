@@ -22,9 +22,9 @@ from filegate.auth.limits import LoginThrottle, RateLimiter, refuse_if_waiting
 from filegate.auth.principal import ANONYMOUS, Principal, PrincipalKind, within
 from filegate.auth.store import AppRecord, AuthStore, UserRecord
 from filegate.errors import Conflict, FilegateError, Forbidden, InvalidRequest, NotFound
-from filegate.scheduling.priority import Priority
 from filegate.settings import Settings
 from filegate.state.access import RateCount
+from filegate.state.queue import Priority
 
 log = logging.getLogger(__name__)
 

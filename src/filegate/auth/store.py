@@ -15,9 +15,9 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from filegate.auth.credentials import digest, new_api_key, new_session_token
-from filegate.scheduling.priority import Priority
 from filegate.state import access, keys
 from filegate.state.access import RateCount
+from filegate.state.queue import Priority
 from filegate.state.scripts import AsyncState
 
 

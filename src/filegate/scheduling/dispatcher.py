@@ -24,11 +24,10 @@ import shutil
 from dataclasses import dataclass
 
 from filegate.archive.parts import END_RECORDS_BOUND, entry_bound
-from filegate.scheduling.priority import BY_RANK, RANK, Priority
 from filegate.settings import Settings, StorageKind
 from filegate.snapshot.manifest import Manifest
 from filegate.state import queue
-from filegate.state.queue import Admitted, Limits
+from filegate.state.queue import BY_RANK, RANK, Admitted, Limits, Priority
 
 
 def estimate_bytes(manifest: Manifest) -> int:

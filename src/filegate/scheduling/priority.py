@@ -1,4 +1,4 @@
-"""One ``high | normal | low`` for the queue, translated to each broker's own message priorities.
+"""The queue's ``high | normal | low`` (state/queue.py) in each broker's own message priorities.
 
 The brokers count in opposite directions. On RabbitMQ 9 is the highest
 priority, and only a queue declared with ``x-max-priority`` honours it. On the
@@ -8,19 +8,9 @@ Redis transport 0 is the highest, and kombu keeps just four buckets unless
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
-
-class Priority(StrEnum):
-    HIGH = "high"
-    NORMAL = "normal"
-    LOW = "low"
-
-
-# Ascending rank: the order in which queued builds are admitted.
-RANK: dict[Priority, int] = {Priority.HIGH: 0, Priority.NORMAL: 1, Priority.LOW: 2}
-BY_RANK: dict[int, Priority] = {rank: priority for priority, rank in RANK.items()}
+from filegate.state.queue import Priority
 
 MAX_PRIORITY = 9
 # On the AMQP scale (greater runs first); the Redis transport's is its mirror image.

@@ -1,12 +1,28 @@
-"""Typed calls of the scheduler's scripts: dispatch, release, reclaim (lua/dispatch.lua, ...)."""
+"""The queue's priorities, and typed calls of the scheduler's scripts: dispatch, release,
+reclaim (lua/dispatch.lua, ...)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from filegate.state import keys
 from filegate.state.scripts import Call
+
+
+class Priority(StrEnum):
+    """One ``high | normal | low`` for the queue (scheduling/priority.py gives each broker's own
+    message priority for it)."""
+
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+
+RANK: dict[Priority, int] = {Priority.HIGH: 0, Priority.NORMAL: 1, Priority.LOW: 2}
+"""Ascending rank: the order in which queued builds are admitted."""
+BY_RANK: dict[int, Priority] = {rank: priority for priority, rank in RANK.items()}
 
 PRIORITY_WEIGHT = 10**14
 """Priority dominates a queue score; arrival (ms) orders within a priority."""

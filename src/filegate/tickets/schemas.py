@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from filegate.scheduling.priority import Priority
+from filegate.state.queue import Priority
 
 
 class DownloadRequest(BaseModel):

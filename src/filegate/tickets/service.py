@@ -25,13 +25,13 @@ from filegate.scheduling.dispatcher import (
     fits_at_all,
     queue_score,
 )
-from filegate.scheduling.priority import Priority
 from filegate.settings import Settings
 from filegate.snapshot.manifest import Manifest
 from filegate.snapshot.naming import safe_segment
 from filegate.snapshot.paths import RequestedPath, normalise_paths
 from filegate.snapshot.service import SnapshotLimits, take_snapshot
 from filegate.state import queue
+from filegate.state.queue import Priority
 from filegate.state.states import TicketStatus
 from filegate.state.tickets import NewBuild
 from filegate.storage.base import SourceEntry, Storage
