@@ -16,7 +16,7 @@ from filegate.scheduling.dispatcher import admissions
 from filegate.state.keys import QUEUE_BY_SIZE as BY_SIZE
 from filegate.state.queue import by_size_member
 from filegate.state.scripts import SyncState
-from tests.client import api_delete, api_get, request_download, wait_final
+from tests.client import api_delete, api_get, current_state, request_download, wait_final
 from tests.conftest import Deployment, deployed
 from tests.queue import queue_build
 from tests.services import service_env
@@ -99,6 +99,33 @@ def test_high_priority_overtakes_earlier_normal_and_low_requests(one_slot: Deplo
     starts = {name: _span(one_slot, ticket)[0] for name, ticket in
               (("blocker", blocker), ("low", low), ("normal", normal), ("high", high))}  # fmt: skip
     assert sorted(starts, key=starts.__getitem__) == ["blocker", "high", "normal", "low"]
+
+
+def test_cancelling_a_queued_build_moves_those_behind_it_up(one_slot: Deployment) -> None:
+    root = one_slot.folder()
+    for name in ("blocker", "second", "third"):
+        one_slot.sources.put(f"{root}/{name}/data.bin", os.urandom(100_000))
+    one_slot.service.stop_build_workers()
+    try:
+        tickets = {
+            name: request_download(one_slot.base_url, [f"{root}/{name}/"]).json()["ticket_id"]
+            for name in ("blocker", "second", "third")
+        }
+
+        def third_position() -> int:
+            return int(current_state(one_slot.base_url, tickets["third"])["position"]["position"])
+
+        assert third_position() == 2
+        cancelled = api_delete(one_slot.base_url, f"/ticket/{tickets['second']}", timeout=10)
+        assert cancelled.status_code == 200, cancelled.text
+        assert third_position() == 1
+    finally:
+        one_slot.service.start_worker()
+    assert wait_final(one_slot.base_url, tickets["third"])["status"] == "ready"
+    places = [
+        m.json()["position"] for m in read_all(one_slot.base_url, tickets["third"]) if m.event == "position"
+    ]
+    assert places[-2:] == [2, 1]
 
 
 @pytest.fixture(scope="module")
