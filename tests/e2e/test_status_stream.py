@@ -101,6 +101,35 @@ def test_last_event_id_resumes_after_that_event_without_repeats(local_deployment
     assert [message.id for message in resumed] == [message.id for message in everything[2:]]
 
 
+def test_a_reconnect_after_the_final_event_is_204_and_the_stream_sets_its_retry_once(
+    local_deployment: Deployment,
+) -> None:
+    """EventSource reconnects whenever a stream ends; a 204 is what makes it stop."""
+    ticket_id = _ready_ticket(local_deployment)
+    url = f"{local_deployment.base_url}/ticket/{ticket_id}/status"
+    with httpx.stream("GET", url, headers=auth(local_deployment.base_url), timeout=30) as response:
+        body = response.read().decode()
+    assert body.startswith("retry: 3000\n\n") and body.count("retry:") == 1
+    everything = read_all(local_deployment.base_url, ticket_id)
+    assert everything[-1].json()["status"] == "ready"
+
+    final = {"Last-Event-ID": everything[-1].id or ""}
+    ended = httpx.get(url, headers=auth(local_deployment.base_url, final), timeout=10)
+    assert ended.status_code == 204 and ended.content == b""
+    # One event short of the end, the stream replays that event and ends.
+    before = {"Last-Event-ID": everything[-2].id or ""}
+    assert [m.id for m in read_all(local_deployment.base_url, ticket_id, before)] == [everything[-1].id]
+
+
+def test_a_reconnect_to_a_ticket_still_under_way_follows_it(idle_deployment: Deployment) -> None:
+    ticket_id = _queued_ticket(idle_deployment)
+    last = {"Last-Event-ID": _last_event_id(idle_deployment, ticket_id)}
+    url = f"{idle_deployment.base_url}/ticket/{ticket_id}/status"
+    with httpx.stream("GET", url, headers=auth(idle_deployment.base_url, last), timeout=10) as response:
+        assert response.status_code == 200
+        assert next(response.iter_lines()) == "retry: 3000"
+
+
 def _last_event_id(deployment: Deployment, ticket_id: str) -> str:
     """The id of the ticket's newest event, from Redis."""
     client = redis.Redis.from_url(deployment.service.env["FILEGATE_REDIS_URL"], decode_responses=True)

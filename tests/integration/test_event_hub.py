@@ -12,7 +12,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 import redis.asyncio as aioredis
 
 from filegate.connections import async_redis
-from filegate.tickets.events import MAX_PENDING, EventHub, follow_stream
+from filegate.tickets.events import MAX_PENDING, RETRY, EventHub, follow_stream
 from filegate.tickets.store import Event, _decode_event
 
 KEY = "filegate:ticket:hub-test:events"
@@ -29,6 +29,7 @@ async def _always() -> bool:
 
 async def _text(frames: AsyncGenerator[bytes]) -> AsyncIterator[str]:
     async with contextlib.aclosing(frames):
+        assert await anext(frames) == RETRY  # once, first, before any event
         async for frame in frames:
             yield frame.decode()
 

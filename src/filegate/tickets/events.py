@@ -226,6 +226,9 @@ ReadAfter = Callable[[str], Awaitable[list[Event]]]
 """Events of one stream with ids greater than the one given, oldest first (a batch)."""
 
 KEEPALIVE = b": keep-alive\n\n"
+RETRY_MS = 3000
+"""How long a browser waits before it reconnects a dropped stream (sent once per stream)."""
+RETRY = f"retry: {RETRY_MS}\n\n".encode()
 
 
 async def follow_stream(
@@ -252,6 +255,7 @@ async def follow_stream(
                 seen = event[0]
                 yield event
 
+    yield RETRY
     async for event in replay():
         yield encode(event).encode()
         if ends_at_final and is_final(event):

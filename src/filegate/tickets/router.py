@@ -7,7 +7,7 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from filegate.auth.capabilities import Capability, is_capability, sign_capability
 from filegate.auth.principal import Principal
@@ -122,7 +122,15 @@ async def ticket_status(
     if _wants_json(accept):
         return JSONResponse(record.public_state())
     # A Last-Event-ID that is no event id of ours (a proxy's, a client's bug) replays everything.
-    stream = follow_ticket(store, hub, ticket_id, _stream_id_or_none(last_event_id), settings.sse_keepalive)
+    resume_after = _stream_id_or_none(last_event_id)
+    if (
+        resume_after is not None
+        and record.status.is_final
+        and not await store.events_after(ticket_id, resume_after, count=1)
+    ):
+        # The client has seen the end: 204 tells a browser's EventSource to stop reconnecting.
+        return Response(status_code=204)
+    stream = follow_ticket(store, hub, ticket_id, resume_after, settings.sse_keepalive)
     return EventStreamResponse(stream, headers=SSE_HEADERS)
 
 
