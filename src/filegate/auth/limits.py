@@ -34,15 +34,9 @@ class RateLimiter:
         await self.count(caller, RateCount(name, *rate))
 
     async def count(self, caller: str, count: RateCount) -> None:
-        now_ms = now_in_ms()
-        wait_ms = await self._state.run(
-            access.rate(count.name, caller, now_ms, count.interval_ms, count.count)
-        )
+        now_ms = int(time.time() * 1000)
+        wait_ms = await self._state.run(access.rate(count.name, caller, *count.args(now_ms)))
         refuse_if_waiting(wait_ms, count)
-
-
-def now_in_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def refuse_if_waiting(wait_ms: float, count: RateCount) -> None:

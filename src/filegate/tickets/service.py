@@ -298,11 +298,12 @@ class TicketService:
         (a few stat calls cost less than the hop to a thread), anything that walks a folder in a
         thread."""
         limits = SnapshotLimits(self._settings.max_files, self._settings.max_total_size)
+        entries = None
         if self._storage.metadata_is_local and len(requested) <= _INLINE_STATS:
             entries = [self._storage.stat(item.path) for item in requested]
             if all(entry is not None and not entry.is_dir for entry in entries):
                 return take_snapshot(self._storage, requested, limits, entries)
-        return await run_in_threadpool(take_snapshot, self._storage, requested, limits)
+        return await run_in_threadpool(take_snapshot, self._storage, requested, limits, entries)
 
     async def get(self, ticket_id: str, principal: Principal | None) -> TicketRecord:
         """The caller's ticket (any ticket for ``None``, the holder of a capability for it), or

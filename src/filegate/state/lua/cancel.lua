@@ -2,7 +2,8 @@
 -- Cancels the ticket; when no other pending ticket holds its build, the build too: a queued one
 -- leaves the queue, a running one is flagged and stops at its next check.
 -- KEYS: shared, then 8 the ticket's key. ARGV: 1 ticket id.
--- Returns 'final' (nothing to cancel), 'ticket' (others still hold the build), 'dequeued' (a queued build left the queue) or 'running'.
+-- Returns 'final' (nothing to cancel), 'ticket' (others still hold the build), 'dequeued' (a
+-- queued build left the queue) or 'running'.
 local tkey, ticket_id = KEYS[8], ARGV[1]
 local status = redis.call('HGET', tkey, 'status')
 if not status or not TICKET_FROM[TS.cancelled][status] then return 'final' end

@@ -1,6 +1,7 @@
 --! uses: shared feed queue dispatch
 -- A new ticket holding the build of one fingerprint: the one queued, building or ready, else a
--- new one, queued; then, for a new build or one lifted in the queue, a dispatch. One round trip for a POST /download.
+-- new one, queued; then, for a new build or one lifted in the queue, a dispatch. One round
+-- trip for a POST /download.
 -- KEYS: shared, then 8 the fingerprint's key, 9 the ticket's key.
 -- ARGV: 1 fingerprint, 2 new build id, 3 ticket id, 4 ticket expiry (epoch s), 5 ticket forget
 -- time, 6 ticket fields (JSON object), 7 build fields (JSON object), 8 manifest, 9 queue score,
