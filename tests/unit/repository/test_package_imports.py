@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-SOURCE = Path(__file__).resolve().parents[2] / "src" / "filegate"
+SOURCE = Path(__file__).resolve().parents[3] / "src" / "filegate"
 
 
 def _package_of(module: str) -> str | None:

@@ -8,7 +8,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-TESTS = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parents[2]
 _NUMBERED = re.compile(r"redis_url\}/(\d+)")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "architecture.md"
 
 BLOCK = re.compile(r"```mermaid\n(?P<body>.*?)```", re.DOTALL)
 NODE_ID = r"[A-Za-z][A-Za-z0-9_]*"

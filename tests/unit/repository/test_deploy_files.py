@@ -15,7 +15,7 @@ import yaml
 
 from filegate.settings import Settings, load_settings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 COMPOSE = ROOT / "compose.yaml"
 EXAMPLE = ROOT / "deploy" / "compose.env.example"
 DOCKERFILE = ROOT / "Dockerfile"
