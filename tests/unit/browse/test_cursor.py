@@ -9,7 +9,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from filegate.browse.cursor import MAX_NAME_BYTES, decode_cursor, encode_cursor
-from filegate.browse.service import children_towards_scopes, normalise_folder
 from filegate.errors import InvalidRequest
 from filegate.storage.base import FolderPosition, ListingPhase
 
@@ -56,23 +55,3 @@ def test_a_cursor_this_api_did_not_make_is_422(cursor: str) -> None:
         decode_cursor("", cursor)
     assert refused.value.status_code == 422
     assert refused.value.extra["field"] == "cursor"
-
-
-@pytest.mark.parametrize(("raw", "folder"), [("", ""), (".", ""), ("./", ""), ("a//b/", "a/b"), ("./a", "a")])
-def test_folders_normalise_like_download_paths(raw: str, folder: str) -> None:
-    assert normalise_folder(raw) == folder
-
-
-@pytest.mark.parametrize("raw", ["/etc", "a/../b", "..", "a\x00b"])
-def test_folders_leaving_the_root_are_refused(raw: str) -> None:
-    with pytest.raises(InvalidRequest):
-        normalise_folder(raw)
-
-
-def test_above_a_scope_only_the_way_to_it_shows() -> None:
-    scopes = ("photos/2023/summer", "photos/2024", "reports")
-    assert children_towards_scopes("", scopes) == ["photos", "reports"]
-    assert children_towards_scopes("photos", scopes) == ["2023", "2024"]
-    assert children_towards_scopes("photos/2023", scopes) == ["summer"]
-    assert children_towards_scopes("music", scopes) == []
-    assert children_towards_scopes("reports", scopes) == []  # readable: listed, not walked towards

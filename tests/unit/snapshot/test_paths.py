@@ -1,3 +1,5 @@
+"""Requested paths: normalised, never climbing out of the store, each asked for once."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,7 +8,6 @@ from hypothesis import strategies as st
 
 from filegate.errors import InvalidRequest
 from filegate.snapshot.paths import normalise_path, normalise_paths
-from filegate.tickets.service import archive_name
 
 
 @pytest.mark.parametrize(
@@ -51,12 +52,3 @@ def test_no_normalised_path_climbs_out(segments: list[str]) -> None:
     parts = requested.path.split("/")
     assert ".." not in parts and "" not in parts and "." not in parts
     assert not requested.path.startswith("/")
-
-
-def test_archive_name_defaults_to_the_single_item_or_download() -> None:
-    assert archive_name(None, "photos/2023", 1) == "2023"
-    assert archive_name(None, "reports/2023.pdf", 1) == "2023"
-    assert archive_name(None, "a", 2) == "download"
-    assert archive_name(" holiday.ZIP ", "a", 1) == "holiday"
-    assert archive_name("Q3: results?", "a", 1) == "Q3_ results_"
-    assert archive_name(None, "con.txt", 1) == "con_"
