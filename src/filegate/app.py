@@ -146,6 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await hub.close()
+            await state.aclose()
             await client.aclose()
             await hub_client.aclose()
             celery_app.close()

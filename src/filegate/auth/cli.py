@@ -57,7 +57,12 @@ def _service(settings: Settings) -> tuple[AuthService, AuthStore, Callable[[], A
     state = AsyncState(client)
     store = AuthStore(state)
     throttle = LoginThrottle(state, settings.login_free_failures, settings.login_max_delay)
-    return AuthService(settings, store, throttle, RateLimiter(state)), store, client.aclose
+
+    async def close() -> None:
+        await state.aclose()
+        await client.aclose()
+
+    return AuthService(settings, store, throttle, RateLimiter(state)), store, close
 
 
 def _print(value: Any) -> None:

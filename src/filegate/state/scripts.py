@@ -20,6 +20,7 @@ import redis
 import redis.asyncio as aioredis
 
 from filegate.state.keys import SHARED, lua_key_functions, lua_shared_keys
+from filegate.state.pipeline import Address, PipelinedScripts
 from filegate.state.states import lua_states
 
 T = TypeVar("T")
@@ -97,12 +98,26 @@ class SyncState:
 
 
 class AsyncState:
-    """The scripts on the API's asyncio client."""
+    """The scripts on the API's asyncio client: run on one connection of their own shared by
+    every request (state/pipeline.py), at the client's address; through the client's pool
+    where that is not handled there (TLS)."""
 
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
         self._scripts = {name: client.register_script(source(name)) for name in script_names()}
+        pool = client.connection_pool
+        address = Address.of(pool.connection_class, pool.connection_kwargs)
+        self._pipe = PipelinedScripts(address) if address is not None else None
 
     async def run(self, call: Call[T]) -> T:
-        reply = await self._scripts[call.script](keys=call.keys, args=call.args)
+        script = self._scripts[call.script]
+        if self._pipe is None:
+            reply = await script(keys=call.keys, args=call.args)
+        else:
+            reply = await self._pipe.evalsha(script.sha, script.script, call.keys, call.args)
         return call.read(reply)
+
+    async def aclose(self) -> None:
+        """Closes the scripts' own connection (the client is closed by whoever made it)."""
+        if self._pipe is not None:
+            await self._pipe.aclose()
