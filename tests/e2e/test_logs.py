@@ -36,9 +36,12 @@ def test_a_tickets_life_is_followed_by_its_id(local_deployment: Deployment) -> N
 
     assert eventually(lambda: any(line.get("step") == "ready" for line in about_ticket(service.worker_log)))
     api_lines = about_ticket(service.workdir / "api.log")
-    created = [line for line in api_lines if line["logger"] == "filegate.tickets.service"]
+    # The line of the POST that made the ticket names its build: the first line of its life.
+    created = [line for line in api_lines if line.get("route") == "/download"]
+    assert len(created) == 1 and created[0]["status"] == 202 and created[0]["kind"] == "archive"
     # (as the API answered it: a fast worker may have started the build already)
-    assert len(created) == 1 and created[0]["status"] in ("queued", "preparing")
+    assert created[0]["ticket_status"] in ("queued", "preparing")
+    assert created[0]["files"] == 1 and created[0]["source_bytes"] == len(b"logged " * 1000)
     assert created[0]["principal"].startswith("app:") and created[0]["build_id"]
 
     build_lines = about_ticket(service.worker_log)

@@ -4,7 +4,8 @@ A pure ASGI middleware rather than BaseHTTPMiddleware: status streams last
 minutes, and the line must measure the whole answer, not the time to its
 first byte. It wraps everything else (error handlers and the body limit
 included), so every answer is seen; the principal and the ticket id are
-read from the request's state and path parameters once the routes have run.
+read from the request's state and path parameters once the routes have run,
+with any ``log_fields`` a route put there (POST /download: the new ticket's build and size).
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ def request_fields(
     ticket_id = path_params.get("ticket_id") or state.get("ticket_id")
     if ticket_id:
         fields["ticket_id"] = ticket_id
+    fields.update(state.get("log_fields") or {})  # what the route adds (tickets/router.py)
     return fields
 
 

@@ -28,6 +28,7 @@ from filegate.streaming import EventStreamResponse
 from filegate.tickets.events import follow_feed, follow_ticket
 from filegate.tickets.record import TicketRecord
 from filegate.tickets.schemas import DownloadRequest, TicketCreated
+from filegate.tickets.service import created_log_fields
 
 router = APIRouter(tags=["tickets"])
 
@@ -82,7 +83,8 @@ async def create_download(
 ) -> dict[str, Any]:
     """Snapshot the selection and queue its archive; answers at once with a ticket."""
     record = await service.create(body, principal)
-    request.state.ticket_id = record.ticket_id  # for the request's log line
+    request.state.ticket_id = record.ticket_id  # for the request's log line, with:
+    request.state.log_fields = created_log_fields(record)
     return {
         "ticket_id": record.ticket_id,
         "status": record.status.value,

@@ -194,7 +194,6 @@ class TicketService:
         )
         if direct:
             await self._store.create(record)
-            _log_created(record, "direct")
             return record  # one file needs no archive: its own link is ready now
         estimate = estimate_bytes(manifest)
         licence.require(
@@ -208,9 +207,7 @@ class TicketService:
                 limit="space_budget",
                 space_budget=self._settings.space_budget,
             )
-        held = await self._hold_build(record, manifest, request.priority, estimate)
-        _log_created(held, "archive")
-        return held
+        return await self._hold_build(record, manifest, request.priority, estimate)
 
     async def _hold_build(
         self, record: TicketRecord, manifest: Manifest, priority: Priority, estimate: int
@@ -382,22 +379,18 @@ class TicketService:
         return self._storage.source_link(entry, part.name, record.expires_at)
 
 
-def _log_created(record: TicketRecord, kind: str) -> None:
-    """The first line of a ticket's life: from here its id leads to its build's lines."""
-    log.info(
-        "ticket %s %s",
-        record.ticket_id,
-        record.status.value,
-        extra={
-            "ticket_id": record.ticket_id,
-            "build_id": record.build_id,
-            "principal": record.owner,
-            "kind": kind,
-            "status": record.status.value,
-            "files": record.file_count,
-            "source_bytes": record.total_size,
-        },
+def created_log_fields(record: TicketRecord) -> dict[str, Any]:
+    """What the log line of the request that made ``record`` says of it, beside its id: the
+    first line of a ticket's life, from which its build id leads to the build's lines. (One line
+    per POST, not a second one of its own: a log line is ~30 µs of a POST's ~700.)"""
+    fields: dict[str, Any] = {"build_id": record.build_id} if record.build_id is not None else {}
+    fields.update(
+        kind="archive" if record.build_id is not None else "direct",
+        ticket_status=record.status.value,
+        files=record.file_count,
+        source_bytes=record.total_size,
     )
+    return fields
 
 
 def _direct_part(manifest: Manifest) -> Part | None:
