@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from filegate.storage.signing import sign_link
-from tests.client import download_ready
+from tests.client import api_delete, download_ready
 from tests.conftest import Deployment
 
 
@@ -79,7 +79,12 @@ def test_head_answers_headers_only(ready_link: tuple[str, bytes]) -> None:
 
 @pytest.mark.parametrize(
     "changes",
-    [{"sig": "0" * 64}, {"name": "other.zip"}, {"expires": str(int(time.time()) + 10**6)}],
+    [
+        {"sig": "0" * 64},
+        {"name": "other.zip"},
+        {"expires": str(int(time.time()) + 10**6)},
+        {"ticket": "another-ticket"},
+    ],
 )
 def test_a_tampered_link_is_403(ready_link: tuple[str, bytes], changes: dict[str, str]) -> None:
     url, _ = ready_link
@@ -98,23 +103,55 @@ def test_a_link_to_another_key_with_the_same_signature_is_403(ready_link: tuple[
 def test_an_expired_link_is_410(local_deployment: Deployment, ready_link: tuple[str, bytes]) -> None:
     url, _ = ready_link
     key = urlsplit(url).path.removeprefix("/files/")
-    expired = sign_link(local_deployment.base_url, "test-signing-secret", key, "x.zip", int(time.time()) - 1)
+    ticket = _ticket_of(url)
+    expired = sign_link(
+        local_deployment.base_url, "test-signing-secret", key, "x.zip", int(time.time()) - 1, ticket
+    )
     response = httpx.get(expired)
     assert response.status_code == 410
     assert response.json()["error"] == "gone"
 
 
-def test_a_validly_signed_key_still_cannot_leave_the_output_folder(local_deployment: Deployment) -> None:
+def test_a_validly_signed_key_still_cannot_leave_the_output_folder(
+    local_deployment: Deployment, ready_link: tuple[str, bytes]
+) -> None:
     local_deployment.sources.put("secret.txt", b"secret")
     key = "../files/secret.txt"
     expires = int(time.time()) + 60
-    link = sign_link(local_deployment.base_url, "test-signing-secret", key, "x", expires)
+    ticket = _ticket_of(ready_link[0])  # a live ticket: only the key is wrong
+    link = sign_link(local_deployment.base_url, "test-signing-secret", key, "x", expires, ticket)
     # Encoded slashes keep the client from folding the '..' away before it is sent.
     raw = link.replace("/files/../files/secret.txt", "/files/..%2Ffiles%2Fsecret.txt")
     assert "%2F" in raw
     response = httpx.get(raw)
     assert response.status_code == 422
     assert b"secret" not in response.content.replace(b"secret.txt", b"")
+
+
+def test_a_released_tickets_link_is_410_while_another_ticket_holds_the_archive(
+    local_deployment: Deployment,
+) -> None:
+    root = local_deployment.folder()
+    local_deployment.sources.put(f"{root}/shared.bin", os.urandom(50_000))
+    first, _ = download_ready(local_deployment.base_url, [f"{root}/"])
+    second, _ = download_ready(local_deployment.base_url, [f"{root}/"])
+    first_url, second_url = first["parts"][0]["url"], second["parts"][0]["url"]
+    assert urlsplit(first_url).path == urlsplit(second_url).path  # one archive, two tickets
+    assert httpx.get(first_url).status_code == 200
+
+    released = api_delete(local_deployment.base_url, f"/ticket/{first['ticket_id']}")
+    assert released.status_code == 200 and released.json()["status"] == "expired"
+
+    refused = httpx.get(first_url)
+    assert refused.status_code == 410
+    assert refused.json()["error"] == "gone" and refused.json()["ticket_id"] == first["ticket_id"]
+    assert httpx.head(first_url).status_code == 410
+    kept = httpx.get(second_url)
+    assert kept.status_code == 200 and len(kept.content) > 0
+
+
+def _ticket_of(url: str) -> str:
+    return parse_qs(urlsplit(url).query)["ticket"][0]
 
 
 def test_missing_query_parameters_are_422(ready_link: tuple[str, bytes]) -> None:

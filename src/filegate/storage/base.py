@@ -230,12 +230,16 @@ class Storage(abc.ABC):
     def delete_output(self, key: str) -> None: ...
 
     @abc.abstractmethod
-    def source_link(self, entry: SourceEntry, download_name: str, expires_at: datetime) -> str:
-        """A URL that downloads one source file as pinned in ``entry``, until ``expires_at``."""
+    def source_link(
+        self, entry: SourceEntry, download_name: str, expires_at: datetime, ticket_id: str
+    ) -> str:
+        """A URL that downloads one source file as pinned in ``entry``, until ``expires_at``
+        (a local link also until ticket ``ticket_id`` is released)."""
 
     @abc.abstractmethod
-    def output_link(self, key: str, download_name: str, expires_at: datetime) -> str:
-        """A URL that downloads the output as ``download_name`` until ``expires_at``."""
+    def output_link(self, key: str, download_name: str, expires_at: datetime, ticket_id: str) -> str:
+        """A URL that downloads the output as ``download_name`` until ``expires_at`` (a local
+        link also until ticket ``ticket_id`` is released; a presigned S3 link cannot be revoked)."""
 
     def prepare(self) -> None:
         """Create what the store needs to receive outputs (folder, bucket)."""

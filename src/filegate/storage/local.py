@@ -322,10 +322,13 @@ class LocalStorage(Storage):
             with contextlib.suppress(OSError):
                 path.parent.rmdir()  # the per-build folder, once empty
 
-    def source_link(self, entry: SourceEntry, download_name: str, expires_at: datetime) -> str:
+    def source_link(
+        self, entry: SourceEntry, download_name: str, expires_at: datetime, ticket_id: str
+    ) -> str:
         expires_ts = int(expires_at.timestamp())
+        secret = self._signing_secret
         return sign_link(
-            self._public_url, self._signing_secret, entry.path, download_name, expires_ts, entry.version
+            self._public_url, secret, entry.path, download_name, expires_ts, ticket_id, entry.version
         )
 
     def pinned_source_path(self, path: str, version: str) -> Path:
@@ -339,10 +342,9 @@ class LocalStorage(Storage):
             raise SourceChanged(f"{path} changed since it was requested", paths=[path])
         return Path(real)
 
-    def output_link(self, key: str, download_name: str, expires_at: datetime) -> str:
-        return sign_link(
-            self._public_url, self._signing_secret, key, download_name, int(expires_at.timestamp())
-        )
+    def output_link(self, key: str, download_name: str, expires_at: datetime, ticket_id: str) -> str:
+        expires_ts = int(expires_at.timestamp())
+        return sign_link(self._public_url, self._signing_secret, key, download_name, expires_ts, ticket_id)
 
     def prepare(self) -> None:
         self.output_dir.mkdir(parents=True, exist_ok=True)

@@ -282,12 +282,15 @@ class S3Storage(Storage):
     def delete_output(self, key: str) -> None:
         self._client.remove_object(self.output_bucket, key)
 
-    def source_link(self, entry: SourceEntry, download_name: str, expires_at: datetime) -> str:
+    def source_link(
+        self, entry: SourceEntry, download_name: str, expires_at: datetime, ticket_id: str
+    ) -> str:
+        # A presigned link cannot be revoked: it names no ticket and lives until ``expires_at``.
         # With a version id the link serves exactly the pinned version. An
         # unversioned bucket cannot: the link serves what the key holds then.
         return self._presign(self.source_bucket, entry.path, download_name, expires_at, entry.version_id)
 
-    def output_link(self, key: str, download_name: str, expires_at: datetime) -> str:
+    def output_link(self, key: str, download_name: str, expires_at: datetime, ticket_id: str) -> str:
         return self._presign(self.output_bucket, key, download_name, expires_at, None)
 
     def _presign(

@@ -367,7 +367,7 @@ class TicketService:
 
     def _link(self, part: Part, record: TicketRecord) -> str:
         if not part.is_direct:
-            return self._storage.output_link(part.key, part.name, record.expires_at)
+            return self._storage.output_link(part.key, part.name, record.expires_at, record.ticket_id)
         entry = SourceEntry(
             path=part.key,
             is_dir=False,
@@ -376,7 +376,7 @@ class TicketService:
             version=part.source_version or "",
             version_id=part.source_version_id,
         )
-        return self._storage.source_link(entry, part.name, record.expires_at)
+        return self._storage.source_link(entry, part.name, record.expires_at, record.ticket_id)
 
 
 def created_log_fields(record: TicketRecord) -> dict[str, Any]:

@@ -593,7 +593,7 @@ def test_local_link_is_signed_on_the_public_url(local: Store, name: str) -> None
     key = "ticket-1/archive.zip"
     expires_at = datetime.now(UTC) + timedelta(hours=6)
 
-    url = local.storage.output_link(key, name, expires_at)
+    url = local.storage.output_link(key, name, expires_at, "ticket-1")
 
     parts = urlsplit(url)
     assert f"{parts.scheme}://{parts.netloc}" == LOCAL_PUBLIC_URL
@@ -601,9 +601,12 @@ def test_local_link_is_signed_on_the_public_url(local: Store, name: str) -> None
     query = query_of(url)
     assert query["name"] == name
     assert int(query["expires"]) == int(expires_at.timestamp())
-    assert is_valid_signature(SIGNING_SECRET, key, name, int(query["expires"]), query["sig"])
-    assert not is_valid_signature(SIGNING_SECRET, key, name, int(query["expires"]) + 1, query["sig"])
-    assert not is_valid_signature(SIGNING_SECRET, key, f"x{name}", int(query["expires"]), query["sig"])
+    assert query["ticket"] == "ticket-1"
+    expires = int(query["expires"])
+    assert is_valid_signature(SIGNING_SECRET, key, name, expires, "ticket-1", query["sig"])
+    assert not is_valid_signature(SIGNING_SECRET, key, name, expires + 1, "ticket-1", query["sig"])
+    assert not is_valid_signature(SIGNING_SECRET, key, f"x{name}", expires, "ticket-1", query["sig"])
+    assert not is_valid_signature(SIGNING_SECRET, key, name, expires, "ticket-2", query["sig"])
 
 
 def amz_expiry(url: str) -> tuple[datetime, int]:
@@ -618,7 +621,7 @@ def test_s3_link_is_presigned_for_the_public_endpoint(s3: Store, name: str) -> N
     assert isinstance(s3.storage, S3Storage)
     expires_at = datetime.now(UTC) + timedelta(hours=2, seconds=0.5)
 
-    url = s3.storage.output_link("ticket-2/archive.zip", name, expires_at)
+    url = s3.storage.output_link("ticket-2/archive.zip", name, expires_at, "ticket-2")
 
     parts = urlsplit(url)
     assert (parts.scheme, parts.netloc) == ("https", "downloads.example.com")
@@ -639,7 +642,7 @@ def test_s3_link_is_presigned_for_the_public_endpoint(s3: Store, name: str) -> N
 @pytest.mark.s3
 @pytest.mark.parametrize("lifetime", [timedelta(days=30), timedelta(days=7, hours=1)])
 def test_s3_link_lifetime_is_capped_at_seven_days(s3: Store, lifetime: timedelta) -> None:
-    url = s3.storage.output_link("k/a.zip", "a.zip", datetime.now(UTC) + lifetime)
+    url = s3.storage.output_link("k/a.zip", "a.zip", datetime.now(UTC) + lifetime, "ticket-k")
 
     assert amz_expiry(url)[1] == 604800
 
@@ -653,7 +656,9 @@ def test_s3_link_downloads_the_output_with_its_file_name(s3_client: Minio, s3_en
         writer.commit()
     name = "Rapport annuel – 2024.zip"
 
-    url = store.storage.output_link("ticket-3/archive.zip", name, datetime.now(UTC) + timedelta(minutes=10))
+    url = store.storage.output_link(
+        "ticket-3/archive.zip", name, datetime.now(UTC) + timedelta(minutes=10), "ticket-3"
+    )
     response = httpx.get(url)
 
     assert response.status_code == 200
