@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import hiredis
 from redis.asyncio.connection import Connection, UnixDomainSocketConnection
-from redis.exceptions import ConnectionError, NoScriptError, ResponseError, TimeoutError
+from redis.exceptions import ConnectionError, ResponseError, TimeoutError
 
 _TRIES = 3
 _FIRST_BACKOFF_SECONDS = 0.1
@@ -143,9 +142,7 @@ class PipelinedScripts:
         command = ("EVALSHA", sha, len(keys), *keys, *args)
         try:
             return await self._call(command)
-        except NoScriptError:
-            return await self._call(("EVAL", source, len(keys), *keys, *args))
-        except ResponseError as exc:
+        except ResponseError as exc:  # hiredis gives every error reply as a plain ResponseError
             if not str(exc).startswith("NOSCRIPT"):
                 raise
             return await self._call(("EVAL", source, len(keys), *keys, *args))
@@ -224,5 +221,4 @@ class PipelinedScripts:
         protocol, self._protocol = self._protocol, None
         if protocol is not None and protocol.transport is not None:
             protocol.transport.close()
-            with contextlib.suppress(Exception):
-                await asyncio.sleep(0)  # lets the transport finish closing before the loop ends
+            await asyncio.sleep(0)  # lets the transport finish closing before the loop ends
