@@ -4,16 +4,19 @@
 #   docker run --rm -e FILEGATE_REDIS_URL=redis://… filegate worker -Q downloads   # a worker
 # compose.yaml runs them all; docs/operations.md explains them.
 
-# Build stage: filegate and its runtime dependencies (with Flower, no dev tools) in a venv that
-# the final stage copies whole, so no pip cache or build leftovers reach the image.
+# Build stage: filegate and its runtime dependencies (with Flower, no dev tools), exactly as
+# pinned with their hashes in requirements/run.txt (make lock), in a venv that the final stage
+# copies whole, so no pip cache or build leftovers reach the image.
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/filegate
 WORKDIR /build
+COPY requirements/run.txt ./requirements/run.txt
+RUN /opt/filegate/bin/pip install --require-hashes -r requirements/run.txt
 COPY pyproject.toml ./
 COPY src ./src
-RUN /opt/filegate/bin/pip install '.[monitor]'
+RUN /opt/filegate/bin/pip install --no-deps .
 
 FROM python:3.11-slim
 # Inside a container the API must listen on every interface to be reachable through the

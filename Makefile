@@ -2,29 +2,51 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+# Installs come from the lock files in requirements/ (exact versions with hashes); `make lock`
+# writes them from pyproject.toml. One stamp per lock: `make run` installs only what the service
+# needs, `make install` adds the development tools.
+RUN_STAMP := $(VENV)/.run-$(shell sha1sum requirements/run.txt | cut -c1-12)
+DEV_STAMP := $(VENV)/.dev-$(shell sha1sum requirements/dev.txt | cut -c1-12)
 
 .DEFAULT_GOAL := help
 
 .PHONY: help
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
-	@test -x $(PY) || python3 -m venv $(VENV)
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
-	@rm -f $(VENV)/.installed-* && touch $@
+
+$(RUN_STAMP): requirements/run.txt pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet --require-hashes -r requirements/run.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	@rm -f $(VENV)/.run-* && touch $@
+
+$(DEV_STAMP): requirements/dev.txt pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	@rm -f $(VENV)/.dev-* $(VENV)/.run-* && touch $@ $(RUN_STAMP)
+
+.PHONY: install-run
+install-run: $(RUN_STAMP) ## Create the virtualenv with what the service needs to run (no test tools)
 
 .PHONY: install
-install: $(STAMP) ## Create the virtualenv and install filegate with its development tools
+install: $(DEV_STAMP) ## Create the virtualenv and install filegate with its development tools
+
+.PHONY: lock
+lock: install ## Write requirements/*.txt from pyproject.toml, keeping current pins (UPGRADE=1: newest releases)
+	$(VENV)/bin/uv pip compile pyproject.toml $(LOCK_FLAGS) --extra monitor -o requirements/run.txt
+	$(VENV)/bin/uv pip compile pyproject.toml $(LOCK_FLAGS) --extra monitor --extra dev -o requirements/dev.txt
+
+LOCK_FLAGS = --quiet --universal --generate-hashes --python-version 3.11 $(if $(UPGRADE),--upgrade)
 
 .PHONY: tools
 tools: ## Install the system programs the tests and benchmarks use (unzip, 7z, Java, Chromium, wrk, ...)
 	@bash scripts/ensure-tools.sh
 
 .PHONY: run
-run: install ## Run the API and a worker on the local store (Ctrl-C stops both)
+run: install-run ## Run the API and a worker on the local store (Ctrl-C stops both)
 	@url=$$($(PY) scripts/ensure-redis.py) && FILEGATE_REDIS_URL=$$url $(VENV)/bin/filegate dev
 
 .PHONY: lint

@@ -28,6 +28,7 @@ from filegate.storage.base import (
     StoredOutput,
 )
 from filegate.storage.disposition import content_disposition
+from filegate.storage.minio_internals import MultipartUploads
 from filegate.storage.s3_listing import MISSING_CODES, S3FolderListing
 
 # SigV4 presigned URLs are valid for at most seven days.
@@ -95,6 +96,7 @@ class S3OutputWriter(OutputWriter):
 
     def __init__(self, client: Minio, bucket: str, key: str, part_size: int) -> None:
         self._client = client
+        self._uploads = MultipartUploads(client, bucket)
         self._bucket = bucket
         self._key = key
         self._part_size = part_size
@@ -111,12 +113,9 @@ class S3OutputWriter(OutputWriter):
             del self._buffer[: self._part_size]
 
     def _upload_part(self, data: bytes) -> None:
-        headers: dict[str, Any] = {"Content-Type": "application/zip"}
         if self._upload_id is None:
-            self._upload_id = self._client._create_multipart_upload(self._bucket, self._key, headers)
-        number = len(self._parts) + 1
-        etag = self._client._upload_part(self._bucket, self._key, data, None, self._upload_id, number)
-        self._parts.append(Part(number, etag))
+            self._upload_id = self._uploads.create(self._key, "application/zip")
+        self._parts.append(self._uploads.upload_part(self._key, self._upload_id, len(self._parts) + 1, data))
 
     def commit(self) -> StoredOutput:
         if self._upload_id is None:
@@ -130,18 +129,15 @@ class S3OutputWriter(OutputWriter):
         else:
             if self._buffer:
                 self._upload_part(bytes(self._buffer))
-            self._client._complete_multipart_upload(self._bucket, self._key, self._upload_id, self._parts)
+            self._uploads.complete(self._key, self._upload_id, self._parts)
         self._buffer = bytearray()
         return StoredOutput(key=self._key, size=self._size)
 
     def abort(self) -> None:
         self._buffer = bytearray()
         if self._upload_id is not None:
-            try:
-                self._client._abort_multipart_upload(self._bucket, self._key, self._upload_id)
-            except S3Error as exc:
-                if exc.code != "NoSuchUpload":  # discard_incomplete may have removed it already
-                    raise
+            # discard_incomplete may have removed it already: abort() takes that as done.
+            self._uploads.abort(self._key, self._upload_id)
             self._upload_id = None
 
 
@@ -163,6 +159,7 @@ class S3Storage(Storage):
         self._part_size = part_size
         self._versioned: bool | None = None
         self._listing = S3FolderListing(client, source_bucket)
+        self._output_uploads = MultipartUploads(client, output_bucket)
 
     def _is_versioned(self) -> bool:
         if self._versioned is None:
@@ -255,20 +252,20 @@ class S3Storage(Storage):
         return S3OutputWriter(self._client, self.output_bucket, key, self._part_size)
 
     def discard_incomplete(self, key: str) -> None:
-        listing = self._client._list_multipart_uploads(self.output_bucket, prefix=key)
-        for upload in listing.uploads:
-            if upload.object_name == key and upload.upload_id:
-                self._client._abort_multipart_upload(self.output_bucket, key, upload.upload_id)
+        for upload in list(self._output_uploads.incomplete(prefix=key)):
+            if upload.key == key:
+                self._output_uploads.abort(key, upload.upload_id)
 
     def discard_stale_incomplete(self, older_than_seconds: int) -> int:
         cutoff = datetime.now(UTC) - timedelta(seconds=older_than_seconds)
-        removed = 0
-        listing = self._client._list_multipart_uploads(self.output_bucket)
-        for upload in listing.uploads:
-            if upload.initiated_time and upload.initiated_time < cutoff and upload.upload_id:
-                self._client._abort_multipart_upload(self.output_bucket, upload.object_name, upload.upload_id)
-                removed += 1
-        return removed
+        stale = [
+            upload
+            for upload in self._output_uploads.incomplete()
+            if upload.initiated_at is not None and upload.initiated_at < cutoff
+        ]
+        for upload in stale:
+            self._output_uploads.abort(upload.key, upload.upload_id)
+        return len(stale)
 
     def output_exists(self, key: str) -> bool:
         try:

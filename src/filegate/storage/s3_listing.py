@@ -20,6 +20,7 @@ from filegate.storage.base import (
     is_listable_name,
     page_of,
 )
+from filegate.storage.minio_internals import list_keys
 
 MISSING_CODES = {"NoSuchKey", "NoSuchVersion", "InvalidArgument"}
 """S3 error codes that mean: no object there."""
@@ -115,15 +116,7 @@ class S3FolderListing:
         ``prefix``, after ``start_after``: each kind in key order, but a page's files come
         before its prefixes."""
         try:
-            # The public list_objects asks for 1,000 keys each time; a page of 100 needs fewer.
-            yield from self._client._list_objects(
-                self._bucket,
-                delimiter="/",
-                encoding_type="url",
-                prefix=prefix,
-                start_after=start_after,
-                max_keys=keys_per_request,
-            )
+            yield from list_keys(self._client, self._bucket, prefix, start_after, keys_per_request)
         except (HTTPError, S3Error) as exc:
             raise StorageUnavailable(f"cannot list the S3 store: {exc}") from exc
 
