@@ -59,6 +59,19 @@ lint: install ## ruff, formatting and mypy --strict
 test: lint tools ## Lint, then the whole test suite against real Redis, S3 server, workers and HTTP
 	$(VENV)/bin/pytest
 
+LOWEST := .venv-lowest
+.PHONY: test-lowest
+test-lowest: install tools ## The suite (but its browser and slow groups) with each dependency at its lower bound
+	rm -rf $(LOWEST) && python3 -m venv $(LOWEST)
+	$(VENV)/bin/uv pip install --quiet --python $(LOWEST)/bin/python -r requirements/dev.txt
+	@# Each dependency of the service pinned to its lower bound, then installed with what it needs.
+	$(VENV)/bin/uv pip compile pyproject.toml --extra monitor --resolution lowest-direct --no-deps \
+		--no-header --no-annotate --python-version 3.11 --quiet -o $(LOWEST)/lowest.txt
+	$(VENV)/bin/uv pip install --quiet --python $(LOWEST)/bin/python -r $(LOWEST)/lowest.txt
+	$(VENV)/bin/uv pip install --quiet --python $(LOWEST)/bin/python --no-deps -e .
+	@cat $(LOWEST)/lowest.txt
+	$(LOWEST)/bin/pytest -m "not browser and not slow"
+
 .PHONY: bench
 bench: install tools ## Throughput and memory of archive builds against zip and cat
 	$(PY) bench/run.py
@@ -81,4 +94,4 @@ bench-control: install tools ## The control plane under load: POST /download at 
 
 .PHONY: clean
 clean: ## Remove the virtualenv, caches and local data
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache data .run
+	rm -rf $(VENV) $(LOWEST) .mypy_cache .ruff_cache .pytest_cache data .run
