@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
+import logging
+import os
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
+from dotenv import dotenv_values
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -208,8 +213,54 @@ class SettingsError(Exception):
     """A FILEGATE_* variable holds a value that cannot be used."""
 
 
+PREFIX = "FILEGATE_"
+ENV_FILE = Path(".env")
+OTHER_VARIABLES = frozenset(
+    {
+        "FILEGATE_NEW_PASSWORD",  # filegate users create: the new user's password
+        "FILEGATE_IMAGE",  # compose.yaml: the image its services run
+        "FILEGATE_SERVER",  # filegate get, status, result, cancel: the API to talk to
+        "FILEGATE_KEY",  # and the API key they send
+    }
+)
+"""FILEGATE_* variables that are not settings of the service but are read elsewhere."""
+
+_logger = logging.getLogger(__name__)
+_already_named: set[str] = set()
+
+
+def unknown_variables(environ: Mapping[str, str], env_file: Path = ENV_FILE) -> list[str]:
+    """The FILEGATE_* names in ``environ`` and ``env_file`` that nothing reads: typos, mostly,
+    which would otherwise leave a default in place without a word."""
+    names = set(environ)
+    if env_file.is_file():
+        names |= set(dotenv_values(env_file))
+    known = {f"{PREFIX}{field.upper()}" for field in Settings.model_fields} | OTHER_VARIABLES
+    # pydantic-settings reads variable names in any case, so they are compared in capitals.
+    return sorted(name for name in names if name.upper().startswith(PREFIX) and name.upper() not in known)
+
+
+def warn_unknown_variables(environ: Mapping[str, str], env_file: Path = ENV_FILE) -> None:
+    """Log each unknown FILEGATE_* variable once per process, with the setting it may mean."""
+    known = [f"{PREFIX}{field.upper()}" for field in Settings.model_fields]
+    for name in unknown_variables(environ, env_file):
+        if name in _already_named:
+            continue
+        _already_named.add(name)
+        close = difflib.get_close_matches(name.upper(), known, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        _logger.warning(
+            "%s is not a filegate setting and is ignored%s; see .env.example",
+            name,
+            hint,
+            extra={"variable": name},
+        )
+
+
 def load_settings() -> Settings:
-    """Read the environment and .env once; a bad value raises naming its variable."""
+    """Read the environment and .env once; a bad value raises naming its variable, an unknown
+    FILEGATE_* variable is named in a warning."""
+    warn_unknown_variables(os.environ)
     try:
         return Settings()
     except ValidationError as exc:
