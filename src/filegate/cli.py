@@ -1,15 +1,24 @@
-"""The ``filegate`` command: api, worker, beat, flower, dev, apps, users, licence."""
+"""The ``filegate`` command: the operator's api, worker, beat, flower, dev, apps, users, licence,
+and the user's get, status, result, cancel (filegate.client.cli).
+
+Exit codes: 0 done, 1 failed, 2 usage, 3 Redis or the server unreachable, 4 checksum mismatch,
+130 interrupted."""
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import redis.exceptions
+
+from filegate import __version__
 from filegate.auth import cli as auth_cli
 from filegate.auth.cli import dev_api_key, dev_login
+from filegate.client import cli as client_cli
 from filegate.licence import cli as licence_cli
 from filegate.settings import Settings, SettingsError, StorageKind, load_settings
 
@@ -103,8 +112,14 @@ def run_dev(settings: Settings) -> None:
             worker.kill()
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="filegate", description=__doc__)
+# These hand what they do not know to Celery: every other command refuses unknown arguments.
+PASS_THROUGH = ("worker", "beat", "flower")
+EXIT_UNREACHABLE = 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="filegate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"filegate {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("api", help="run the HTTP API")
     worker = commands.add_parser("worker", help="run a Celery worker; extra arguments go to celery")
@@ -116,8 +131,43 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("dev", help="run the API and a worker together, for local use")
     auth_cli.add_commands(commands)
     licence_cli.add_commands(commands)
+    client_cli.add_commands(commands)
+    return parser
+
+
+def package_version() -> str:
+    try:
+        return importlib.metadata.version("filegate")
+    except importlib.metadata.PackageNotFoundError:
+        return __version__
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = _parser()
     args, extra = parser.parse_known_args(argv)
+    if extra and args.command not in PASS_THROUGH:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command in client_cli.COMMANDS:
+        sys.exit(client_cli.run(args))
     settings = _settings_or_exit()
+    try:
+        _run_operator_command(settings, args, extra)
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        sys.exit(_unreachable(settings, exc))
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def _unreachable(settings: Settings, exc: Exception) -> int:
+    url = settings.redis_url.split("@")[-1]  # no password in the message
+    print(
+        f"filegate: cannot reach Redis at {url} ({exc}); start it, or set FILEGATE_REDIS_URL",
+        file=sys.stderr,
+    )
+    return EXIT_UNREACHABLE
+
+
+def _run_operator_command(settings: Settings, args: argparse.Namespace, extra: list[str]) -> None:
     if args.command == "api":
         run_api(settings)
     elif args.command == "worker":
