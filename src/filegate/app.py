@@ -36,13 +36,14 @@ from filegate.metrics.router import router as metrics_router
 from filegate.scheduling.dispatcher import Admission
 from filegate.settings import Settings, load_settings
 from filegate.state.scripts import AsyncState
+from filegate.state.states import TicketStatus
 from filegate.storage import build_storage
 from filegate.tickets.events import EventHub
 from filegate.tickets.router import router as tickets_router
 from filegate.tickets.service import TicketService
 from filegate.tickets.store import TicketStore
 from filegate.web.router import router as web_router
-from filegate.worker import CLEANUP_QUEUE, SWEEP_TASK, create_celery_app, send_build
+from filegate.worker import CLEANUP_QUEUE, SWEEP_TASK, create_celery_app, send_build, send_webhook
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,9 @@ class CeleryWorkQueue:
 
     def send_sweep(self) -> None:
         self._celery.send_task(SWEEP_TASK, queue=CLEANUP_QUEUE, retry=True, retry_policy=_SEND_RETRY)
+
+    def send_webhook(self, ticket_id: str, status: TicketStatus) -> None:
+        send_webhook(self._celery, ticket_id, status, retry=True, retry_policy=_SEND_RETRY)
 
 
 _GC_YOUNG_THRESHOLD = 50_000

@@ -14,6 +14,7 @@ from dotenv import dotenv_values
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from filegate.callbacks import parse_allowed_hosts
 from filegate.units import parse_duration, parse_rate, parse_size
 
 SizeBytes = Annotated[int, BeforeValidator(parse_size)]
@@ -46,8 +47,15 @@ def _parse_origins(value: object) -> object:
 
 
 OriginList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_parse_origins)]
+HostList = Annotated[
+    tuple[str, ...],
+    NoDecode,
+    BeforeValidator(lambda value: parse_allowed_hosts(value) if isinstance(value, str) else value),
+]
 
 _DEV_SECRET = "dev-only-signing-secret-change-me"
+_DEV_WEBHOOK_SECRET = "dev-only-webhook-secret-change-me"
+MIN_SECRET_LENGTH = 32
 
 
 class StorageKind(StrEnum):
@@ -179,6 +187,22 @@ class Settings(BaseSettings):
     licence_check_interval: DurationSeconds = Field(
         300, description="How often the licence file is read and verified again."
     )
+    webhook_secret: str = Field(
+        _DEV_WEBHOOK_SECRET,
+        description="Key that webhook deliveries are signed with (Standard Webhooks; 'whsec_<base64>' "
+        f"or any text); in production at least {MIN_SECRET_LENGTH} characters.",
+    )
+    webhook_allowed_hosts: HostList = Field(
+        (),
+        description="Hosts (names or addresses, comma separated) callback URLs may reach over plain "
+        "http and at private or loopback addresses; any other host needs https and a public address.",
+    )
+    webhook_retry_for: DurationSeconds = Field(
+        86400, description="How long a failing webhook delivery is tried again before it is given up."
+    )
+    webhook_retry_delay: DurationSeconds = Field(
+        5, ge=1, description="Wait before the second attempt of a delivery; it doubles after each failure."
+    )
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:
@@ -192,6 +216,13 @@ class Settings(BaseSettings):
             raise ValueError("FILEGATE_ADMIN_TOKEN must be at least 32 characters in production")
         if self.environment == "production" and 0 < len(self.metrics_token) < 32:
             raise ValueError("FILEGATE_METRICS_TOKEN must be at least 32 characters in production")
+        if self.environment == "production" and (
+            self.webhook_secret == _DEV_WEBHOOK_SECRET or len(self.webhook_secret) < MIN_SECRET_LENGTH
+        ):
+            raise ValueError(
+                f"FILEGATE_WEBHOOK_SECRET must be set, at least {MIN_SECRET_LENGTH} characters, "
+                "when FILEGATE_ENVIRONMENT=production"
+            )
         if self.default_expiry > self.max_expiry:
             raise ValueError("FILEGATE_DEFAULT_EXPIRY is longer than FILEGATE_MAX_EXPIRY")
         return self

@@ -25,17 +25,21 @@ from filegate.scheduling.priority import message_priority, queue_arguments, tran
 from filegate.scheduling.service import Scheduler
 from filegate.settings import Settings, load_settings
 from filegate.state.scripts import SyncState
+from filegate.state.states import TicketStatus
 from filegate.storage import Storage, build_storage
+from filegate.webhooks.notify import WebhookNotifier
 
 DOWNLOADS_QUEUE = "downloads"
 CLEANUP_QUEUE = "cleanup"
 BUILD_TASK = "filegate.build_archive"
 SWEEP_TASK = "filegate.sweep"
 DELETE_TASK = "filegate.delete_build"
+WEBHOOK_TASK = "filegate.deliver_webhook"
 
 
 def create_celery_app(settings: Settings) -> Celery:
-    app = Celery("filegate", include=["filegate.archive.tasks", "filegate.expiry.tasks"])
+    tasks = ["filegate.archive.tasks", "filegate.expiry.tasks", "filegate.webhooks.tasks"]
+    app = Celery("filegate", include=tasks)
     broker = settings.effective_broker_url
     app.conf.update(
         broker_url=broker,
@@ -58,6 +62,8 @@ def create_celery_app(settings: Settings) -> Celery:
             BUILD_TASK: {"queue": DOWNLOADS_QUEUE},
             SWEEP_TASK: {"queue": CLEANUP_QUEUE},
             DELETE_TASK: {"queue": CLEANUP_QUEUE},
+            # Low priority beside builds, and a slow receiver holds no build slot.
+            WEBHOOK_TASK: {"queue": CLEANUP_QUEUE},
         },
         beat_schedule={
             "sweep-expired-archives": {
@@ -120,6 +126,11 @@ def send_build(app: Celery, admitted: Admission, **options: Any) -> None:
     )
 
 
+def send_webhook(app: Celery, ticket_id: str, status: TicketStatus, **options: Any) -> None:
+    """Queue the delivery of the ticket's webhook for ``status`` (webhooks/tasks.py)."""
+    app.send_task(WEBHOOK_TASK, args=[ticket_id, status.value], queue=CLEANUP_QUEUE, **options)
+
+
 @dataclass(frozen=True, slots=True)
 class WorkerContext:
     settings: Settings
@@ -127,6 +138,7 @@ class WorkerContext:
     storage: Storage
     builds: BuildRegistry
     scheduler: Scheduler
+    webhooks: WebhookNotifier
 
 
 def worker_context(app: Celery) -> WorkerContext:
@@ -138,14 +150,20 @@ def worker_context(app: Celery) -> WorkerContext:
         storage = build_storage(settings)
         storage.prepare()
         builds = BuildRegistry(SyncState(client))
+        webhooks = WebhookNotifier(builds, lambda ticket_id, status: send_webhook(app, ticket_id, status))
         context = WorkerContext(
             settings=settings,
             redis=client,
             storage=storage,
             builds=builds,
             scheduler=Scheduler(
-                builds, settings, LicenceCheck(settings), lambda admitted: send_build(app, admitted)
+                builds,
+                settings,
+                LicenceCheck(settings),
+                lambda admitted: send_build(app, admitted),
+                webhooks.build_reached,
             ),
+            webhooks=webhooks,
         )
         app.filegate_context = context
     return context

@@ -27,13 +27,14 @@ from filegate.scheduling.service import Scheduler
 from filegate.settings import Settings
 from filegate.state import keys
 from filegate.state.scripts import AsyncState, SyncState
-from filegate.state.states import BuildStatus
+from filegate.state.states import BuildStatus, TicketStatus
 from filegate.storage import build_storage
 from filegate.storage.local import LocalStorage
 from filegate.tickets.record import TicketRecord
 from filegate.tickets.schemas import DownloadRequest
 from filegate.tickets.service import TicketService
 from filegate.tickets.store import Event, TicketStore
+from filegate.webhooks.notify import WebhookNotifier
 
 
 class BrokerDown(ConnectionError):
@@ -47,6 +48,7 @@ class RecordingWorkQueue:
 
     builds: list[Admission] = field(default_factory=list)
     sweeps: int = 0
+    webhooks: list[tuple[str, TicketStatus]] = field(default_factory=list)
     is_down: bool = False
 
     def send_build(self, admitted: Admission) -> None:
@@ -56,6 +58,9 @@ class RecordingWorkQueue:
 
     def send_sweep(self) -> None:
         self.sweeps += 1
+
+    def send_webhook(self, ticket_id: str, status: TicketStatus) -> None:
+        self.webhooks.append((ticket_id, status))
 
 
 @dataclass
@@ -91,6 +96,8 @@ class Services:
     scheduler: Scheduler
     sender: RecordingSender
     expiry: ExpiryService
+    webhooks: list[tuple[str, TicketStatus]]
+    """The webhooks a worker's services queued (the API's are in ``work.webhooks``)."""
 
     def put(self, path: str, data: bytes) -> None:
         """A source file at ``path`` below the store's root."""
@@ -201,6 +208,8 @@ def wire(settings: Settings) -> Services:
     sync_client = sync_redis(settings.redis_url)
     builds = BuildRegistry(SyncState(sync_client))
     sender = RecordingSender()
+    queued_webhooks: list[tuple[str, TicketStatus]] = []
+    webhooks = WebhookNotifier(builds, lambda ticket_id, status: queued_webhooks.append((ticket_id, status)))
     return Services(
         settings=settings,
         files=settings.local_root,
@@ -218,9 +227,11 @@ def wire(settings: Settings) -> Services:
             settings.progress_interval_ms,
             settings.build_lease,
             BuildMetrics(sync_client),
+            webhooks.build_reached,
         ),
-        scheduler=Scheduler(builds, settings, LicenceCheck(settings), sender),
+        scheduler=Scheduler(builds, settings, LicenceCheck(settings), sender, webhooks.build_reached),
         sender=sender,
         # As expiry/tasks.py: a partial output older than the longest build belongs to none.
-        expiry=ExpiryService(builds, storage, settings.build_timeout),
+        expiry=ExpiryService(builds, storage, settings.build_timeout, webhooks.build_reached),
+        webhooks=queued_webhooks,
     )

@@ -44,6 +44,7 @@ def test_a_bad_value_names_its_variable(monkeypatch: pytest.MonkeyPatch, variabl
 
 def test_production_refuses_the_development_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FILEGATE_ENVIRONMENT", "production")
+    monkeypatch.setenv("FILEGATE_WEBHOOK_SECRET", "w" * 32)
     with pytest.raises(SettingsError, match="FILEGATE_SIGNING_SECRET"):
         load_settings()
     monkeypatch.setenv("FILEGATE_SIGNING_SECRET", "a-long-random-production-secret")
@@ -83,8 +84,31 @@ def test_env_example_lists_every_setting_and_loads(monkeypatch: pytest.MonkeyPat
 def test_production_refuses_a_short_metrics_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FILEGATE_ENVIRONMENT", "production")
     monkeypatch.setenv("FILEGATE_SIGNING_SECRET", "a-long-random-production-secret")
+    monkeypatch.setenv("FILEGATE_WEBHOOK_SECRET", "w" * 32)
     monkeypatch.setenv("FILEGATE_METRICS_TOKEN", "short")
     with pytest.raises(SettingsError, match="FILEGATE_METRICS_TOKEN"):
         load_settings()
     monkeypatch.setenv("FILEGATE_METRICS_TOKEN", "m" * 32)
     assert load_settings().metrics_token == "m" * 32
+
+
+@pytest.mark.parametrize("secret", ["", "short-webhook-secret", "dev-only-webhook-secret-change-me"])
+def test_production_refuses_a_missing_or_weak_webhook_secret(
+    monkeypatch: pytest.MonkeyPatch, secret: str
+) -> None:
+    monkeypatch.setenv("FILEGATE_ENVIRONMENT", "production")
+    monkeypatch.setenv("FILEGATE_SIGNING_SECRET", "a-long-random-production-secret")
+    if secret:
+        monkeypatch.setenv("FILEGATE_WEBHOOK_SECRET", secret)
+    with pytest.raises(SettingsError, match="FILEGATE_WEBHOOK_SECRET"):
+        load_settings()
+    monkeypatch.setenv("FILEGATE_WEBHOOK_SECRET", "w" * 32)
+    assert load_settings().webhook_secret == "w" * 32
+
+
+def test_webhook_hosts_are_read_as_a_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FILEGATE_WEBHOOK_ALLOWED_HOSTS", " 127.0.0.1, Hooks.Internal ,[::1]")
+    assert load_settings().webhook_allowed_hosts == ("127.0.0.1", "hooks.internal", "::1")
+    monkeypatch.setenv("FILEGATE_WEBHOOK_ALLOWED_HOSTS", "http://hooks.internal/")
+    with pytest.raises(SettingsError, match="FILEGATE_WEBHOOK_ALLOWED_HOSTS"):
+        load_settings()

@@ -13,6 +13,7 @@ count the states reached in the metrics hash (metrics/cluster.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +22,11 @@ from filegate.snapshot.manifest import Manifest
 from filegate.state import builds, keys, queue
 from filegate.state.queue import LEASE_SECONDS, POSITION_WINDOW, Admitted, Limits
 from filegate.state.scripts import Call, SyncState
-from filegate.state.states import BuildStatus
+from filegate.state.states import BuildStatus, TicketStatus
+
+TicketsReached = Callable[[str, TicketStatus], None]
+"""Told (build id, status) once a change of the build showed that final status on its tickets;
+the worker's services call it so that each such ticket's webhook is queued (webhooks/notify.py)."""
 
 
 def _now_ms() -> int:
@@ -46,6 +51,20 @@ class BuildRegistry:
     def tickets(self, build_id: str) -> list[str]:
         """The tickets holding the build (for log lines that follow a ticket)."""
         return sorted(self._redis.smembers(keys.build_tickets(build_id)))
+
+    def callbacks(self, build_id: str, status: TicketStatus) -> list[str]:
+        """The tickets holding the build that are in ``status`` and have a callback URL: those a
+        webhook is owed after a transition to it."""
+        ticket_ids = sorted(self._redis.smembers(keys.build_tickets(build_id)))
+        with self._redis.pipeline(transaction=False) as pipe:
+            for ticket_id in ticket_ids:
+                pipe.hmget(keys.ticket(ticket_id), "status", "callback_url")
+            rows: list[list[str | None]] = pipe.execute()
+        return [
+            ticket_id
+            for ticket_id, (shown, url) in zip(ticket_ids, rows, strict=True)
+            if shown == status.value and url
+        ]
 
     def manifest(self, build_id: str) -> Manifest | None:
         text = self._redis.get(keys.build_manifest(build_id))

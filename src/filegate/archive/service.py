@@ -16,12 +16,12 @@ from urllib3.exceptions import HTTPError
 from filegate.archive.builder import BuildCancelled, Progress, build_parts
 from filegate.archive.parts import part_name, plan_parts
 from filegate.archive.record import BuildRecord
-from filegate.archive.registry import BuildRegistry
+from filegate.archive.registry import BuildRegistry, TicketsReached
 from filegate.errors import FilegateError
 from filegate.metrics.cluster import BuildMetrics
 from filegate.snapshot.manifest import Manifest
 from filegate.state.queue import LEASE_SECONDS
-from filegate.state.states import BuildStatus
+from filegate.state.states import TICKET_STATUS, BuildStatus
 from filegate.storage.base import Storage, StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,9 @@ class ArchiveService:
         progress_interval_ms: int = 250,
         lease_seconds: int = LEASE_SECONDS,
         metrics: BuildMetrics | None = None,
+        tickets_reached: TicketsReached | None = None,
     ) -> None:
+        self._tickets_reached = tickets_reached
         self._lease_seconds = lease_seconds
         self._metrics = metrics
         self._builds = builds
@@ -57,7 +59,7 @@ class ArchiveService:
             return build.status if build else None
         if build.expires_at <= datetime.now(UTC):
             # Every ticket holding it expired while it waited: it is never built.
-            self._builds.transition(build_id, BuildStatus.EXPIRED)
+            self._transition(build_id, BuildStatus.EXPIRED)
             log.info("build %s skipped: its tickets expired while it was queued", build_id)
             return BuildStatus.EXPIRED
         manifest = self._builds.manifest(build_id)
@@ -141,7 +143,7 @@ class ArchiveService:
         except TRANSIENT_ERRORS:
             raise
         except BuildCancelled:
-            self._builds.transition(build_id, BuildStatus.CANCELLED)
+            self._transition(build_id, BuildStatus.CANCELLED)
             log.info("build %s cancelled; its partial output is removed", build_id, extra=step("cancelled"))
             return BuildStatus.CANCELLED, 0
         except FilegateError as exc:
@@ -155,7 +157,7 @@ class ArchiveService:
         report(Progress(files, files, size, size, len(plan), len(plan)))
         encoded = json.dumps([part.to_dict() for part in parts])
         archives = sum(1 for part in parts if part.role == "part")
-        self._builds.transition(build_id, BuildStatus.READY, {"parts": archives}, parts=encoded)
+        self._transition(build_id, BuildStatus.READY, {"parts": archives}, parts=encoded)
         stored = sum(part.size for part in parts)
         log.info(
             "build %s ready: %d parts, %d bytes",
@@ -181,8 +183,19 @@ class ArchiveService:
         return cancelled
 
     def fail(self, build_id: str, reason: str) -> BuildStatus:
-        self._builds.transition(build_id, BuildStatus.FAILED, {"error": reason}, error=reason)
+        self._transition(build_id, BuildStatus.FAILED, {"error": reason}, error=reason)
         return BuildStatus.FAILED
+
+    def _transition(
+        self, build_id: str, status: BuildStatus, event: dict[str, object] | None = None, **fields: str
+    ) -> bool:
+        """Change the build and its tickets, then queue the webhooks of those it brought to a final
+        state (after the change: a webhook never tells of a state not stored)."""
+        changed = self._builds.transition(build_id, status, event, **fields)
+        shown = TICKET_STATUS[status]
+        if changed and shown.is_final and self._tickets_reached is not None:
+            self._tickets_reached(build_id, shown)
+        return changed
 
 
 def _throttled(report: Callable[[Progress], None], interval_seconds: float) -> Callable[[Progress], None]:

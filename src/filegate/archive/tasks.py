@@ -23,6 +23,7 @@ def build_archive(self: Task, build_id: str) -> str | None:
         settings.progress_interval_ms,
         settings.build_lease,
         BuildMetrics(context.redis),
+        context.webhooks.build_reached,
     )
     try:
         status = service.build(build_id)

@@ -6,14 +6,22 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from filegate.archive.registry import BuildRegistry
+from filegate.archive.registry import BuildRegistry, TicketsReached
+from filegate.state.states import TicketStatus
 from filegate.storage.base import Storage
 
 log = logging.getLogger(__name__)
 
 
 class ExpiryService:
-    def __init__(self, builds: BuildRegistry, storage: Storage, stale_after_seconds: int) -> None:
+    def __init__(
+        self,
+        builds: BuildRegistry,
+        storage: Storage,
+        stale_after_seconds: int,
+        tickets_reached: TicketsReached | None = None,
+    ) -> None:
+        self._tickets_reached = tickets_reached
         self._builds = builds
         self._storage = storage
         self._stale_after_seconds = stale_after_seconds
@@ -29,6 +37,9 @@ class ExpiryService:
         for build_id in self._builds.due(now):
             outcome = self._builds.retire(build_id, now)
             if outcome == "delete":
+                # Its tickets are expired now (a repeat finds their webhooks delivered already).
+                if self._tickets_reached is not None:
+                    self._tickets_reached(build_id, TicketStatus.EXPIRED)
                 enqueue_delete(build_id)
                 handed += 1
         try:

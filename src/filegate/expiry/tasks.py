@@ -11,7 +11,9 @@ from filegate.worker import CLEANUP_QUEUE, DELETE_TASK, worker_context
 def _service(task: Task) -> ExpiryService:
     context = worker_context(task.app)
     # A partial output older than the longest build belongs to no running build.
-    return ExpiryService(context.builds, context.storage, context.settings.build_timeout)
+    return ExpiryService(
+        context.builds, context.storage, context.settings.build_timeout, context.webhooks.build_reached
+    )
 
 
 @shared_task(name="filegate.sweep", bind=True, ignore_result=True)  # type: ignore[untyped-decorator]

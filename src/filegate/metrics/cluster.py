@@ -10,7 +10,8 @@ waited) is added here, one pipeline per event, and a failure is logged at
 debug and forgotten.
 
 Fields: ``tickets:<status>``, ``builds:<outcome>``, ``cache_hits``,
-``direct_links``, ``build_bytes``, ``deletes``, ``deleted_bytes``, and for a
+``direct_links``, ``build_bytes``, ``deletes``, ``deleted_bytes``,
+``webhooks:<outcome>`` (attempts), ``webhooks_abandoned``, and for a
 histogram ``<name>[:<label>]:le=<bound>`` (per bucket, not cumulative),
 ``...:count`` and ``...:sum``.
 """
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 TICKET_STATES = ("created", "ready", "failed", "cancelled", "expired")
 BUILD_OUTCOMES = ("ready", "failed", "cancelled", "expired")
 """'expired': every ticket holding a queued build expired before it started."""
+WEBHOOK_OUTCOMES = ("delivered", "failed", "refused")
+"""Of one webhook attempt: a 2xx answer; no answer or another status (tried again); an address
+filegate does not post to (not tried again)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,3 +102,23 @@ class BuildMetrics:
                 pipe.execute()
         except Exception:
             log.debug("could not record the end of a build", exc_info=True)
+
+
+class WebhookMetrics:
+    """What a worker records about the webhook attempts it makes."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+
+    def attempted(self, outcome: str) -> None:
+        self._add(f"webhooks:{outcome}")
+
+    def abandoned(self) -> None:
+        """A delivery given up once FILEGATE_WEBHOOK_RETRY_FOR had passed."""
+        self._add("webhooks_abandoned")
+
+    def _add(self, name: str) -> None:
+        try:
+            self._redis.hincrby(METRICS, name, 1)
+        except Exception:
+            log.debug("could not count a webhook attempt", exc_info=True)

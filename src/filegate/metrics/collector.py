@@ -23,6 +23,7 @@ from filegate.metrics.cluster import (
     BUILD_OUTCOMES,
     QUEUE_WAIT,
     TICKET_STATES,
+    WEBHOOK_OUTCOMES,
     RedisHistogram,
     format_bound,
 )
@@ -141,6 +142,17 @@ def _counters(snapshot: ClusterSnapshot) -> Iterable[Metric]:
     )
     yield _counter(
         "filegate_deleted_bytes", "Bytes of stored archives deleted.", snapshot.count("deleted_bytes")
+    )
+    webhooks = CounterMetricFamily(
+        "filegate_webhook_attempts", "Webhook delivery attempts by outcome.", labels=["outcome"]
+    )
+    for outcome in WEBHOOK_OUTCOMES:
+        webhooks.add_metric([outcome], snapshot.count(f"webhooks:{outcome}"))
+    yield webhooks
+    yield _counter(
+        "filegate_webhooks_abandoned",
+        "Webhook deliveries given up after FILEGATE_WEBHOOK_RETRY_FOR.",
+        snapshot.count("webhooks_abandoned"),
     )
 
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from filegate.archive.registry import BuildRegistry
+from filegate.archive.registry import BuildRegistry, TicketsReached
 from filegate.licence.check import LicenceCheck
 from filegate.scheduling.admission import Sent, send_admitted
 from filegate.scheduling.dispatcher import Admission, admissions, current_limits
 from filegate.settings import Settings
 from filegate.state.queue import ALL_POSITIONS, POSITION_WINDOW
-from filegate.state.states import BuildStatus
+from filegate.state.states import BuildStatus, TicketStatus
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,9 @@ class Scheduler:
         settings: Settings,
         licence: LicenceCheck,
         send: Callable[[Admission], None] | None = None,
+        tickets_reached: TicketsReached | None = None,
     ) -> None:
+        self._tickets_reached = tickets_reached
         self._builds = builds
         self._settings = settings
         self._licence = licence
@@ -61,4 +63,7 @@ class Scheduler:
         outcome: Sent = send_admitted(self.dispatch(every_position=every_position), self._send)
         for failure in outcome.failures():
             self._builds.run(failure)
+        if self._tickets_reached is not None:
+            for unsent in outcome.unsent:
+                self._tickets_reached(unsent.build_id, TicketStatus.FAILED)
         return outcome.sent

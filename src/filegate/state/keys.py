@@ -138,6 +138,16 @@ def login_wait(kind: str, who: str) -> str:
     return f"{PREFIX}login-wait:{kind}:{who}"
 
 
+def webhook_sent(ticket_id: str, status: str) -> str:
+    """Set, once, by the attempt that delivered the ticket's webhook for that state."""
+    return f"{PREFIX}webhook-sent:{ticket_id}:{status}"
+
+
+def webhook_attempt(ticket_id: str, status: str) -> str:
+    """Held while an attempt of that delivery is under way, so two never overlap."""
+    return f"{PREFIX}webhook-attempt:{ticket_id}:{status}"
+
+
 def lua_key_functions() -> str:
     """Lua for every script: K.<name>(id) builds the key of one thing, as the functions above do."""
     lines = ["local K = {}"]

@@ -29,6 +29,8 @@ class TicketRecord:
     """The principal that created it (see auth/principal.py); only it may see the ticket."""
     position: dict[str, Any] | None = None
     """While queued: its place in the queue and why it waits."""
+    callback_url: str | None = None
+    """Where a webhook goes when the ticket reaches a final state (webhooks/)."""
 
     def to_redis(self) -> dict[str, str]:
         fields = {
@@ -40,6 +42,8 @@ class TicketRecord:
             "total_size": str(self.total_size),
             "owner": self.owner,
         }
+        if self.callback_url:
+            fields["callback_url"] = self.callback_url
         if self.parts:
             fields["parts"] = json.dumps([part.to_dict() for part in self.parts])
         return fields
@@ -61,6 +65,7 @@ class TicketRecord:
             build_id=fields.get("build_id"),
             owner=fields.get("owner", ""),
             position=json.loads(fields["position"]) if "position" in fields else None,
+            callback_url=fields.get("callback_url"),
         )
 
     @property

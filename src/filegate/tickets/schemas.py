@@ -43,6 +43,13 @@ class DownloadRequest(BaseModel):
         description="'auto': a request for exactly one file links to the file itself, no ZIP; "
         "'zip': always a ZIP.",
     )
+    callback_url: str | None = Field(
+        None,
+        description="Where filegate POSTs (signed, see 'Webhooks' in docs/api.md) once the ticket is "
+        "ready, failed, cancelled or expired: https to a public address, or a host the operator "
+        "allowed; no user name or password in it.",
+        examples=["https://hooks.example.com/filegate"],
+    )
 
 
 class TicketCreated(BaseModel):

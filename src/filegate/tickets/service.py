@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from filegate.archive.record import ArchiveOptions, Part
 from filegate.auth.principal import Principal
+from filegate.callbacks import RefusedCallback, check_callback
 from filegate.errors import Conflict, Forbidden, Gone, InvalidRequest, NotFound, TooLarge, Unavailable
 from filegate.licence.check import LicenceCheck
 from filegate.scheduling.admission import UNSENT_REASON, send_admitted
@@ -34,8 +35,9 @@ from filegate.state import queue
 from filegate.state.queue import Priority
 from filegate.state.states import TicketStatus
 from filegate.state.tickets import NewBuild
-from filegate.storage.base import SourceEntry, Storage
+from filegate.storage.base import Storage
 from filegate.tickets.record import TicketRecord
+from filegate.tickets.result import part_link, result_body
 from filegate.tickets.schemas import DownloadRequest
 from filegate.tickets.store import TicketStore
 from filegate.units import format_size, parse_duration, parse_size
@@ -54,6 +56,9 @@ class WorkQueue(Protocol):
 
     def send_sweep(self) -> None:
         """Look for archives no live ticket holds now, rather than at the next periodic sweep."""
+
+    def send_webhook(self, ticket_id: str, status: TicketStatus) -> None:
+        """Tell the ticket's callback URL that it reached ``status`` (on the cleanup queue)."""
 
 
 _VERIFY_ATTEMPTS = 3
@@ -173,6 +178,7 @@ class TicketService:
         if request.split_size is None and "split" not in licence.limits.features:
             split_size = None  # the operator's default asks nothing of the licence: one ZIP
         name = archive_name(request.name, requested[0].path, len(requested))
+        callback_url = self._callback_url(request.callback_url)
         manifest = await self._snapshot(requested)
         now = datetime.now(UTC)
         direct = _direct_part(manifest) if request.archive == "auto" else None
@@ -191,9 +197,11 @@ class TicketService:
             total_size=manifest.total_size,
             parts=[direct] if direct else [],
             owner=principal.owner,
+            callback_url=callback_url,
         )
         if direct:
             await self._store.create(record)
+            await self._notify(record, TicketStatus.READY)
             return record  # one file needs no archive: its own link is ready now
         estimate = estimate_bytes(manifest)
         licence.require(
@@ -247,7 +255,30 @@ class TicketService:
             await self._send(admissions(claim.admitted), record.ticket_id)
             stored = await self._store.get(record.ticket_id)
             return stored or record
-        return TicketRecord.from_redis(record.ticket_id, claim.ticket)
+        held = TicketRecord.from_redis(record.ticket_id, claim.ticket)
+        if claim.outcome == "reused":
+            await self._notify(held, TicketStatus.READY)
+        return held
+
+    def _callback_url(self, url: str | None) -> str | None:
+        if url is None:
+            return None
+        try:
+            return check_callback(url, self._settings.webhook_allowed_hosts).url
+        except RefusedCallback as exc:
+            raise InvalidRequest(str(exc), field="callback_url") from None
+
+    async def _notify(self, record: TicketRecord, status: TicketStatus) -> None:
+        """Queue the webhook of a ticket that just reached ``status``. After the change, never
+        before it; a broker that cannot take it costs that one delivery (logged), not the call."""
+        if record.callback_url:
+            await self._queue_webhook(record.ticket_id, status)
+
+    async def _queue_webhook(self, ticket_id: str, status: TicketStatus) -> None:
+        try:
+            await run_in_threadpool(self._work.send_webhook, ticket_id, status)
+        except Exception:
+            log.warning("could not queue the %s webhook of ticket %s", status.value, ticket_id)
 
     def _checked(self, fingerprint: str) -> str:
         """The ready build of ``fingerprint`` whose objects were found stored in the last
@@ -279,6 +310,9 @@ class TicketService:
         sent = await run_in_threadpool(send_admitted, admitted, self._work.send_build)
         for failure in sent.failures():
             await self._store.run(failure)
+        for unsent in sent.unsent:
+            for failed in await self._store.callbacks(unsent.build_id, TicketStatus.FAILED):
+                await self._queue_webhook(failed, TicketStatus.FAILED)
         if sent.unsent:
             raise Unavailable(f"{UNSENT_REASON}; try again later", ticket_id=ticket_id)
 
@@ -323,6 +357,7 @@ class TicketService:
         record = await self.get(ticket_id, principal)
         if record.status is TicketStatus.READY and await self._store.discard(ticket_id, now()) == "released":
             log.info("ticket %s released", ticket_id, extra={"ticket_id": ticket_id})
+            await self._notify(record, TicketStatus.EXPIRED)
             if record.build_id is not None:
                 try:
                     await run_in_threadpool(self._work.send_sweep)
@@ -337,6 +372,7 @@ class TicketService:
                 state=record.public_state(),
             )
         log.info("ticket %s cancelled (%s)", ticket_id, outcome, extra={"ticket_id": ticket_id})
+        await self._notify(record, TicketStatus.CANCELLED)
         if outcome == "dequeued":
             await self._dispatch_after_leaving(ticket_id)
         cancelled = await self._store.get(ticket_id)
@@ -346,37 +382,8 @@ class TicketService:
         record = await self.get(ticket_id, principal)
         if record.status is not TicketStatus.READY:
             raise Conflict(f"the ticket is {record.status.value}, not ready", state=record.public_state())
-        links = [await run_in_threadpool(self._link, part, record) for part in record.parts]
-        expires_at = record.expires_at.isoformat()
-        parts = []
-        manifest = None
-        for part, url in zip(record.parts, links, strict=True):
-            shown = {
-                "name": part.name,
-                "size": part.size,
-                # A file linked directly was never read: its digest is not known.
-                "sha256": part.sha256 or None,
-                "url": url,
-                "expires_at": expires_at,
-            }
-            if part.role == "manifest":
-                manifest = shown
-            else:
-                parts.append({**shown, "oversized": part.oversized})
-        return {**record.public_state(), "parts": parts, "manifest": manifest}
-
-    def _link(self, part: Part, record: TicketRecord) -> str:
-        if not part.is_direct:
-            return self._storage.output_link(part.key, part.name, record.expires_at, record.ticket_id)
-        entry = SourceEntry(
-            path=part.key,
-            is_dir=False,
-            size=part.size,
-            modified=record.created_at,
-            version=part.source_version or "",
-            version_id=part.source_version_id,
-        )
-        return self._storage.source_link(entry, part.name, record.expires_at, record.ticket_id)
+        links = [await run_in_threadpool(part_link, self._storage, part, record) for part in record.parts]
+        return result_body(record, links)
 
 
 def created_log_fields(record: TicketRecord) -> dict[str, Any]:

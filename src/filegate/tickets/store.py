@@ -99,6 +99,19 @@ class TicketStore:
             return None
         return TicketRecord.from_redis(ticket_id, fields)
 
+    async def callbacks(self, build_id: str, status: TicketStatus) -> list[str]:
+        """The tickets holding the build that are in ``status`` and have a callback URL."""
+        ticket_ids = sorted(await self._redis.smembers(keys.build_tickets(build_id)))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for ticket_id in ticket_ids:
+                pipe.hmget(keys.ticket(ticket_id), "status", "callback_url")
+            rows: list[list[str | None]] = await pipe.execute()
+        return [
+            ticket_id
+            for ticket_id, (shown, url) in zip(ticket_ids, rows, strict=True)
+            if shown == status.value and url
+        ]
+
     async def events_after(self, ticket_id: str, after_id: str, count: int = 500) -> list[Event]:
         """Events with ids greater than ``after_id`` ('0' for all), oldest first."""
         rows = await self._redis.xrange(keys.ticket_events(ticket_id), min=f"({after_id}", count=count)
