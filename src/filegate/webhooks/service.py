@@ -42,9 +42,18 @@ RETRIED = frozenset({"failed", "busy"})
 """Outcomes after which the delivery is tried again: no 2xx answer, or another attempt running."""
 
 
-def retry_delay(first_delay_seconds: int, retries_so_far: int) -> int:
-    """Seconds before the next attempt: the first delay, doubled after each failure, at most an hour."""
-    return int(min(first_delay_seconds * 2**retries_so_far, MAX_RETRY_DELAY_SECONDS))
+def retry_delay(first_delay_seconds: int, retries_so_far: int, longest_seconds: int) -> int:
+    """Seconds before the next attempt: the first delay, doubled after each failure, at most an hour
+    and at most ``longest_seconds``."""
+    longest = min(MAX_RETRY_DELAY_SECONDS, longest_seconds)
+    return int(min(first_delay_seconds * 2**retries_so_far, max(longest, first_delay_seconds)))
+
+
+def longest_retry_delay(build_timeout_seconds: int) -> int:
+    """A retry waits in the worker as an unacknowledged message: the Redis broker delivers it
+    again past its visibility timeout (FILEGATE_BUILD_TIMEOUT + 10 min, see worker.py), which
+    would start a second chain of attempts. Half of that is safe."""
+    return (build_timeout_seconds + 600) // 2
 
 
 def message_id(ticket_id: str, status: TicketStatus) -> str:

@@ -8,7 +8,7 @@ from celery import Task, shared_task
 
 from filegate.metrics.cluster import WebhookMetrics
 from filegate.state.states import TicketStatus
-from filegate.webhooks.service import RETRIED, WebhookService, retry_delay
+from filegate.webhooks.service import RETRIED, WebhookService, longest_retry_delay, retry_delay
 from filegate.worker import WEBHOOK_TASK, worker_context
 
 
@@ -22,7 +22,8 @@ def deliver_webhook(self: Task, ticket_id: str, status: str, first_attempt_at: f
     answer = service.attempt(ticket_id, reached, self.request.retries + 1)
     if answer.outcome not in RETRIED:
         return answer.outcome
-    delay = retry_delay(settings.webhook_retry_delay, self.request.retries)
+    longest = longest_retry_delay(settings.build_timeout)
+    delay = retry_delay(settings.webhook_retry_delay, self.request.retries, longest)
     if time.time() + delay - started > settings.webhook_retry_for:
         service.abandon(ticket_id, reached, self.request.retries + 1)
         return "abandoned"
