@@ -190,6 +190,7 @@ class Sample:
     peak_rss: int | None = None  # bytes, absolute peak of the process
     rss_growth: int | None = None  # bytes, peak minus the resident size before the build
     post_seconds: float | None = None  # filegate: until POST /download answered (snapshot, enqueue)
+    read_bytes: int | None = None  # filegate: bytes the building process read (rchar) during the build
 
 
 @dataclass
@@ -277,6 +278,18 @@ def _proc_status(pid: int) -> dict[str, int]:
             if key in ("VmRSS", "VmHWM"):
                 values[key] = int(rest.split()[0]) * 1024
     return values
+
+
+def bytes_read(pid: int) -> int:
+    """All bytes ``pid`` has read through read(2) and its kin: files and sockets (rchar). Redis
+    and broker traffic during a build is a few kilobytes, so the growth over a build is, to
+    within them, the source bytes read."""
+    with open(f"/proc/{pid}/io") as io_counts:
+        for line in io_counts:
+            key, _, value = line.partition(":")
+            if key == "rchar":
+                return int(value)
+    raise RuntimeError(f"no rchar in /proc/{pid}/io")
 
 
 class MemoryWatch:
@@ -546,13 +559,18 @@ class Filegate:
 
     def build(self, paths: list[str], compression: str, split_size: str | None = None) -> Sample:
         """One timed request; its outputs are deleted afterwards."""
-        watch = MemoryWatch(self.builder_pid())
+        builder = self.builder_pid()
+        watch = MemoryWatch(builder)
         watch.start()
+        read_before = bytes_read(builder)
         _, posted, elapsed = self._request(paths, compression, split_size)
         peak, growth = watch.stop()
+        read = bytes_read(builder) - read_before
         try:
             size = sum(path.stat().st_size for path in self._archives())
-            return Sample(elapsed, size, peak_rss=peak, rss_growth=growth, post_seconds=posted)
+            return Sample(
+                elapsed, size, peak_rss=peak, rss_growth=growth, post_seconds=posted, read_bytes=read
+            )
         finally:
             self._clear_outputs()
 
@@ -633,6 +651,12 @@ def _mb(value: int | None) -> str:
     return "-" if value is None else f"{value / MB:,.1f}"
 
 
+def _read_ratio(result: Result, source_bytes: int) -> str:
+    """The most bytes read per source byte over the method's runs (filegate's builds only)."""
+    most = result.max_of("read_bytes")
+    return "" if most is None else f"{most / source_bytes:.3f}"
+
+
 def format_table(dataset: Dataset, results: list[Result]) -> str:
     baseline = next(result for result in results if result.method == BASELINE)
     baseline_rate = dataset.total_bytes / baseline.best.seconds
@@ -644,6 +668,7 @@ def format_table(dataset: Dataset, results: list[Result]) -> str:
         "output MB",
         "peak RSS MB",
         "RSS growth MB",
+        "read/source",
         "all runs s",
     )
     rows: list[tuple[str, ...]] = [header]
@@ -659,6 +684,7 @@ def format_table(dataset: Dataset, results: list[Result]) -> str:
                 _mb(best.output_bytes),
                 _mb(result.max_of("peak_rss")),
                 _mb(result.max_of("rss_growth")),
+                _read_ratio(result, dataset.total_bytes),
                 " ".join(f"{sample.seconds:.2f}" for sample in result.samples),
             )
         )
@@ -712,6 +738,13 @@ def target_lines(dataset: Dataset, results: list[Result]) -> list[str]:
             f"{dataset.name}: {name} RSS growth {growth / MB:.1f} MB (target < 150 MB): "
             + ("met" if growth < 150 * MB else "MISSED")
         )
+        read = by_name[name].max_of("read_bytes")
+        if read is not None:
+            share = read / dataset.total_bytes
+            lines.append(
+                f"{dataset.name}: {name} read {share:.3f} bytes per source byte (target ≤ 1.01): "
+                + ("met" if share <= 1.01 else "MISSED")
+            )
     return lines
 
 

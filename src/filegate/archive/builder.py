@@ -187,31 +187,21 @@ class _PartBuilder:
         with self._storage.open_source(source) as stream:
             slot, buffer = self._ring.take()
             first = buffer[: _read_full(stream, buffer)]
-            whole = len(first) < len(buffer)
-            if should_deflate(entry.name, self._compression, first):
-                target = self._writer.open_entry(entry.name, source.modified, source.size, True)
-                self._stream(stream, target.write, slot, first)
-                stream.verify()
-                target.close()
-                return
-            if whole:
-                # Small files are read once: their CRC-32 comes from memory.
+            compress = should_deflate(entry.name, self._compression, first)
+            if len(first) < len(buffer) and not compress:
+                # A small file is stored, its CRC-32 taken from memory.
                 stream.verify()
                 crc = isal_zlib.crc32(first)
                 target = self._writer.open_entry(entry.name, source.modified, len(first), False, crc)
                 self._emit(target.write, slot, first)
                 target.close()
                 return
-            crc = self._crc_of_rest(stream, isal_zlib.crc32(first))
+            # Any other is read once, as it streams into the archive: a larger file left
+            # uncompressed becomes deflate made of stored blocks (see ZipWriter.open_entry).
+            target = self._writer.open_entry(entry.name, source.modified, source.size, compress)
+            self._stream(stream, target.write, slot, first)
             stream.verify()
-        # A stored entry needs its CRC-32 in the local header (see ZipWriter.open_entry):
-        # larger files are read twice, first for the CRC, then into the archive.
-        target = self._writer.open_entry(entry.name, source.modified, source.size, False, crc)
-        with self._storage.open_source(source) as stream:
-            slot, buffer = self._ring.take()
-            self._stream(stream, target.write, slot, buffer[: _read_full(stream, buffer)])
-            stream.verify()
-        target.close()
+            target.close()
 
     def _stream(
         self, stream: SourceStream, write: Callable[[memoryview], None], slot: int, chunk: memoryview
@@ -220,12 +210,6 @@ class _PartBuilder:
             self._emit(write, slot, chunk)
             slot, buffer = self._ring.take()
             chunk = buffer[: _read_full(stream, buffer)]
-
-    def _crc_of_rest(self, stream: SourceStream, crc: int) -> int:
-        _, buffer = self._ring.take()
-        while count := _read_full(stream, buffer):
-            crc = isal_zlib.crc32(buffer[:count], crc)
-        return crc
 
 
 @dataclass(slots=True)

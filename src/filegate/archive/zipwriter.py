@@ -4,6 +4,11 @@ Entries whose bytes follow in the stream carry their CRC-32 and sizes in a
 data descriptor after the data (general purpose flag bit 3), since the CRC
 is only known once the whole entry has been read. Names are UTF-8, flagged
 as such (bit 11) when they are not plain ASCII.
+
+An entry left uncompressed whose CRC-32 is not known beforehand is written as a
+deflate stream made of stored blocks: its bytes as they are, framed by 5 bytes
+per 64 KiB. Every reader takes deflate with a data descriptor, while streaming
+readers refuse a stored entry with one, so the source is read only once.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from isal import isal_zlib
 
@@ -151,30 +157,36 @@ class ZipWriter:
     ) -> EntryWriter:
         """Start a file entry; write its bytes to the returned writer, then close it.
 
-        A stored entry whose CRC-32 is given carries CRC and sizes in its local
-        header, with no data descriptor: streaming readers such as Java's
-        ZipInputStream refuse stored entries without them. Its bytes must then
-        match ``size`` and ``crc`` exactly (EntryMismatch otherwise). Other
-        entries are followed by a data descriptor, and ``size`` is a hint.
+        An uncompressed entry whose CRC-32 is given is stored, with CRC and
+        sizes in its local header and no data descriptor: streaming readers such
+        as Java's ZipInputStream refuse stored entries without them. Its bytes
+        must then match ``size`` and ``crc`` exactly (EntryMismatch otherwise).
+        Without a CRC-32 it becomes deflate made of stored blocks (see above).
+        Other entries are followed by a data descriptor, and ``size`` is a hint.
         """
         expected = (size, crc) if crc is not None and not compress else None
-        known = expected is not None
         record = self._new_record(
             name,
             modified,
-            DEFLATED if compress else STORED,
-            0 if known else _FLAG_DATA_DESCRIPTOR,
+            STORED if expected is not None else DEFLATED,
+            0 if expected is not None else _FLAG_DATA_DESCRIPTOR,
             0o100644,
         )
+        compressor: Compressor | None
         if expected is not None:
             record.size, record.crc = expected
             record.compressed_size = size
             zip64 = size >= _LIMIT32
+            compressor = None
         else:
             zip64 = size >= _ZIP64_THRESHOLD
+            compressor = (
+                isal_zlib.compressobj(self._deflate_level, isal_zlib.DEFLATED, -15)
+                if compress
+                else StoredBlocks()
+            )
         self._local_header(record, zip64)
-        level = self._deflate_level if compress else None
-        return EntryWriter(self, record, zip64, level, expected)
+        return EntryWriter(self, record, zip64, compressor, expected)
 
     def _finish_entry(self, record: _CentralRecord, zip64: bool) -> None:
         if record.flags & _FLAG_DATA_DESCRIPTOR:
@@ -232,6 +244,37 @@ class ZipWriter:
         return self._offset
 
 
+class Compressor(Protocol):
+    def compress(self, data: bytes | memoryview, /) -> bytes | memoryview: ...
+
+    def flush(self) -> bytes | memoryview: ...
+
+
+_STORED_BLOCK_MAX = 0xFFFF
+_STORED_BLOCK_HEADER = struct.Struct("<BHH")
+# The empty final block that ends the stream: BFINAL set, LEN 0, NLEN its complement.
+_FINAL_STORED_BLOCK = _STORED_BLOCK_HEADER.pack(1, 0, 0xFFFF)
+
+
+class StoredBlocks:
+    """A raw deflate stream of stored blocks (RFC 1951, 3.2.4): each a byte-aligned header
+    with the length and its complement, then the bytes as they are. zlib's level 0 makes the same
+    stream, but through Python's growing output buffers it ran at under 1 GB/s on 1 MiB chunks
+    here, against 11 GB/s for this one join."""
+
+    def compress(self, data: bytes | memoryview, /) -> bytes:
+        data = memoryview(data).cast("B")
+        pieces: list[bytes | memoryview] = []
+        for start in range(0, len(data), _STORED_BLOCK_MAX):
+            block = data[start : start + _STORED_BLOCK_MAX]
+            pieces += (_STORED_BLOCK_HEADER.pack(0, len(block), len(block) ^ 0xFFFF), block)
+        # One copy into memory that is not zeroed first.
+        return b"".join(pieces)
+
+    def flush(self) -> bytes:
+        return _FINAL_STORED_BLOCK
+
+
 class EntryMismatch(ValueError):
     """An entry's bytes differ from the size or CRC-32 announced in its header."""
 
@@ -244,15 +287,13 @@ class EntryWriter:
         owner: ZipWriter,
         record: _CentralRecord,
         zip64: bool,
-        level: int | None,
+        compressor: Compressor | None,
         expected: tuple[int, int] | None,
     ) -> None:
         self._owner = owner
         self._record = record
         self._zip64 = zip64
-        self._compressor = (
-            isal_zlib.compressobj(level, isal_zlib.DEFLATED, -15) if level is not None else None
-        )
+        self._compressor = compressor
         self._expected = expected
         self._crc = 0
         self._size = 0

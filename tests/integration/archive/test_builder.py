@@ -20,7 +20,7 @@ from filegate.archive.record import Part
 from filegate.snapshot.manifest import Manifest
 from filegate.snapshot.paths import normalise_paths
 from filegate.snapshot.service import SnapshotLimits, take_snapshot
-from filegate.storage.base import SourceChanged
+from filegate.storage.base import SourceChanged, SourceEntry, SourceStream
 from filegate.storage.local import LocalStorage
 from tests.readers import check_unzip, check_zipfile
 
@@ -128,6 +128,66 @@ def test_the_compression_asked_for_is_used_for_every_file(storage: LocalStorage,
     wanted = zipfile.ZIP_STORED if compression == "store" else zipfile.ZIP_DEFLATED
     with zipfile.ZipFile(storage.output_path(parts[0].key)) as archive:
         assert {info.compress_type for info in archive.infolist() if not info.is_dir()} == {wanted}
+
+
+class _CountedStream(SourceStream):
+    def __init__(self, stream: SourceStream, counts: dict[str, int], path: str) -> None:
+        self._stream, self._counts, self._path = stream, counts, path
+
+    def read(self, size: int) -> bytes:
+        data = self._stream.read(size)
+        self._counts[self._path] = self._counts.get(self._path, 0) + len(data)
+        return data
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        count = self._stream.readinto(buffer)
+        self._counts[self._path] = self._counts.get(self._path, 0) + count
+        return count
+
+    def verify(self) -> None:
+        self._stream.verify()
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+class _CountingStorage(LocalStorage):
+    """The local store, counting the bytes read from each source."""
+
+    counts: dict[str, int]
+
+    def open_source(self, entry: SourceEntry) -> SourceStream:
+        return _CountedStream(super().open_source(entry), self.counts, entry.path)
+
+
+@pytest.mark.parametrize("compression", ["store", "auto", "deflate"])
+def test_every_source_byte_is_read_once(tmp_path: Path, compression: str) -> None:
+    """Large files left uncompressed too: they become deflate made of stored blocks, whose CRC-32
+    follows the data, instead of being read once for the CRC and again into the archive."""
+    storage = _CountingStorage(tmp_path / "files", tmp_path / "archives", "http://127.0.0.1:1", "secret")
+    storage.prepare()
+    storage.counts = {}
+    sources = {
+        "big/noise.bin": os.urandom(3 * 1024 * 1024 + 17),
+        "big/film.mp4": os.urandom(2 * 1024 * 1024),
+        "big/notes.txt": b"a line of text\n" * 200_000,
+        "big/small.jpg": os.urandom(4000),
+    }
+    for path, data in sources.items():
+        _put(storage, path, data)
+    parts, _ = _build(storage, plan_parts(_snapshot(storage, "big/"), None), compression)
+
+    assert storage.counts == {path: len(data) for path, data in sources.items()}
+    _check_part(storage, parts[0], {"big/": b"", **sources})
+    with zipfile.ZipFile(storage.output_path(parts[0].key)) as archive:
+        noise = archive.getinfo("big/noise.bin")
+    if compression == "deflate":
+        assert noise.compress_size <= noise.file_size * 1.001  # incompressible data does not grow much
+    else:
+        # Left as it is, in stored blocks: 5 bytes of framing per block, 17 blocks per MiB read.
+        assert noise.compress_type == zipfile.ZIP_DEFLATED
+        mebibytes = -(-noise.file_size // (1024 * 1024))
+        assert noise.file_size < noise.compress_size <= noise.file_size + 85 * mebibytes + 5
 
 
 def test_a_split_archive_is_parts_that_each_open_alone_within_the_split_size(storage: LocalStorage) -> None:

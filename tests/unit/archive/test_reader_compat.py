@@ -22,6 +22,8 @@ class Entry:
     name: str
     data: bytes = b""
     compress: bool = False
+    # An uncompressed entry whose CRC-32 is not given: deflate made of stored blocks.
+    crc_known: bool = True
 
     @property
     def is_folder(self) -> bool:
@@ -51,9 +53,17 @@ _STORED = [
     Entry("Ñandú/ñu/日本語.dat", _TEXT[:1000]),
 ]
 
+_STORED_BLOCKS = [
+    Entry("video.mp4", _TRICKY, crc_known=False),
+    Entry("blank.iso", b"", crc_known=False),
+    Entry("Fotos/été/big.txt", _TEXT, crc_known=False),
+    Entry("Ñandú/one-block.bin", _noise(65_535, 5), crc_known=False),
+]
+
 ARCHIVES: dict[str, list[Entry]] = {
     "deflated": [*_FOLDERS, *_DEFLATED],
     "stored": [*_FOLDERS, *_STORED],
+    "stored-blocks": [*_FOLDERS, *_STORED_BLOCKS],
     # Stored and deflated in turn, so every reader has to find its way from one kind to the other.
     "mixed": [
         _FOLDERS[0],
@@ -65,8 +75,11 @@ ARCHIVES: dict[str, list[Entry]] = {
         _DEFLATED[3],
         _STORED[2],
         _FOLDERS[2],
+        _STORED_BLOCKS[0],
         _STORED[3],
+        _STORED_BLOCKS[1],
         _DEFLATED[4],
+        _STORED_BLOCKS[2],
         _DEFLATED[1],
     ],
 }
@@ -81,7 +94,7 @@ def _write(path: Path, entries: list[Entry]) -> dict[str, bytes]:
                 writer.add_dir(entry.name, MOMENT)
                 continue
             # As the builder does: stored entries announce their CRC-32 in the local header.
-            crc = None if entry.compress else zlib.crc32(entry.data)
+            crc = zlib.crc32(entry.data) if entry.crc_known and not entry.compress else None
             entry_writer = writer.open_entry(entry.name, MOMENT, len(entry.data), entry.compress, crc)
             for start in range(0, len(entry.data), CHUNK):
                 entry_writer.write(entry.data[start : start + CHUNK])

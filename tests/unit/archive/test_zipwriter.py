@@ -119,6 +119,28 @@ def test_stored_entries_with_a_known_crc_need_no_data_descriptor(tmp_path: Path)
         assert archive.read("known.bin") == data
 
 
+@pytest.mark.parametrize("size", [0, 1, 65_535, 65_536, 1_000_000])
+def test_uncompressed_entries_without_a_crc_are_stored_blocks_of_deflate(size: int) -> None:
+    """Their bytes pass as they are, with 5 bytes of framing per 64 KiB block and a final one,
+    when they come in chunks of a megabyte as the builder reads them."""
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    buffer = io.BytesIO()
+    writer = ZipWriter(buffer.write)
+    entry = writer.open_entry("as-is.bin", MOMENT, size, False)
+    entry.write(data)
+    entry.close()
+    writer.close()
+    blob = buffer.getvalue()
+    with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+        [info] = archive.infolist()
+        assert archive.read("as-is.bin") == data
+    assert info.compress_type == zipfile.ZIP_DEFLATED
+    assert info.flag_bits & 0x08  # its CRC-32 and sizes follow in a data descriptor
+    assert data[:4096] in blob  # the bytes themselves, framed
+    blocks = max(1, -(-size // 65_535))
+    assert size < info.compress_size <= size + 5 * (blocks + 1)
+
+
 @pytest.mark.parametrize("actual", [b"changed!!!!", b"short"])
 def test_bytes_that_differ_from_the_announced_crc_or_size_are_refused(actual: bytes) -> None:
     writer = ZipWriter(io.BytesIO().write)
