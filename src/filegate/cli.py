@@ -117,7 +117,8 @@ PASS_THROUGH = ("worker", "beat", "flower")
 EXIT_UNREACHABLE = 3
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The parser, and each command's own (whose usage line an error shows)."""
     parser = argparse.ArgumentParser(prog="filegate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"filegate {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -132,7 +133,7 @@ def _parser() -> argparse.ArgumentParser:
     auth_cli.add_commands(commands)
     licence_cli.add_commands(commands)
     client_cli.add_commands(commands)
-    return parser
+    return parser, commands.choices
 
 
 def package_version() -> str:
@@ -143,10 +144,10 @@ def package_version() -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = _parser()
+    parser, command_parsers = _parser()
     args, extra = parser.parse_known_args(argv)
     if extra and args.command not in PASS_THROUGH:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        command_parsers[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command in client_cli.COMMANDS:
         sys.exit(client_cli.run(args))
     settings = _settings_or_exit()

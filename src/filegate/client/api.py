@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
@@ -10,7 +11,7 @@ from typing import Any
 import httpx
 
 from filegate import __version__
-from filegate.client.errors import ConnectionFailed, TicketNotReady, raise_for_error
+from filegate.client.errors import ChecksumMismatch, ConnectionFailed, TicketNotReady, raise_for_error
 from filegate.client.events import DEFAULT_BACKOFF, Backoff, follow
 from filegate.client.models import Event, Part, Result, Ticket, TicketState
 from filegate.client.transfer import OnBytes, SavedPart, save_part
@@ -132,6 +133,18 @@ class Client:
         """Download one part into ``directory`` (resumed, verified: see ``transfer.save_part``)."""
         directory.mkdir(parents=True, exist_ok=True)
         return save_part(self._links, part, directory, on_bytes=on_bytes, backoff=self.backoff)
+
+    def read_part(self, part: Part) -> bytes:
+        """A part's bytes in memory, checked like ``save_part`` (for small parts)."""
+        try:
+            answer = self._links.get(part.url, headers={"Accept-Encoding": "identity"})
+        except httpx.TransportError as exc:
+            raise ConnectionFailed(part.url.split("?", 1)[0], str(exc) or type(exc).__name__) from exc
+        raise_for_error(answer)
+        actual = hashlib.sha256(answer.content).hexdigest()
+        if len(answer.content) != part.size or part.sha256 not in (None, actual):
+            raise ChecksumMismatch(Path(part.name), part.sha256 or f"{part.size} bytes", actual)
+        return answer.content
 
     def download(self, paths: list[str], directory: Path, **options: Any) -> list[SavedPart]:
         """Everything in one call: create the ticket, wait until ready, save every part."""
