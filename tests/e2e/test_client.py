@@ -67,6 +67,15 @@ def test_errors_carry_the_servers_body(local_deployment: Deployment) -> None:
     assert raised.value.status_code == 404
     assert raised.value.paths == [f"{root}/missing.txt"]
 
+    local_deployment.sources.put(f"{root}/there.txt", b"there")
+    with _client(local_deployment) as client, pytest.raises(ApiError) as raised:
+        client.create_download([f"{root}/there.txt"], callback_url="https://169.254.169.254/hook")
+    assert (raised.value.status_code, raised.value.field) == (422, "callback_url")
+
+    with _client(local_deployment) as client, pytest.raises(ApiError) as raised:
+        client.create_download([f"{root}/there.txt"], priority="urgent")
+    assert raised.value.errors and raised.value.errors[0]["field"] == "priority"
+
 
 def test_an_unreachable_server_raises_connection_failed(tmp_path: Path) -> None:
     with cutting_proxy("http://127.0.0.1:9", None) as proxy:

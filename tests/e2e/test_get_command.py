@@ -18,7 +18,7 @@ import pytest
 
 from tests.client import current_state
 from tests.conftest import Deployment
-from tests.services import free_port
+from tests.services import Service, free_port, redis_server, service_env
 
 FILEGATE = str(Path(sys.executable).with_name("filegate"))
 PART_NAME = re.compile(r"^(\S+\.zip): SHA-256 verified$", re.MULTILINE)
@@ -276,3 +276,17 @@ def test_version_prints_the_package_version(tmp_path: Path) -> None:
     done = _run(None, tmp_path, "--version")
     assert done.returncode == 0
     assert re.fullmatch(r"filegate \d+\.\d+\.\d+\S*\n", done.stdout)
+
+
+def test_a_server_without_its_redis_gives_one_line_and_exit_3(tmp_path: Path) -> None:
+    (tmp_path / "files").mkdir()
+    with redis_server(tmp_path) as redis_url:
+        service = Service(service_env(f"{redis_url}/0", tmp_path, FILEGATE_AUTH="off"), tmp_path)
+        service.start_api()
+    try:  # Redis has stopped; the API goes on without it
+        done = _run(None, tmp_path, "get", "anything", "--server", service.base_url)
+    finally:
+        service.stop()
+
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.count("\n") == 1 and "unavailable" in done.stderr and "try again later" in done.stderr

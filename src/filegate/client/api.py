@@ -73,6 +73,7 @@ class Client:
         priority: str | None = None,
         archive: str | None = None,
         on_change: str | None = None,
+        callback_url: str | None = None,
     ) -> Ticket:
         """POST /download: a ticket for these files and folders; options left as None take the
         server's defaults (sizes like ``"2GB"``, durations like ``"2 days"``)."""
@@ -84,6 +85,7 @@ class Client:
             "priority": priority,
             "archive": archive,
             "on_change": on_change,
+            "callback_url": callback_url,
         }
         body = {"paths": paths, **{key: value for key, value in options.items() if value is not None}}
         return Ticket.from_json(self._call("POST", "/download", json=body))

@@ -1,7 +1,7 @@
 """``filegate get | status | result | cancel``: a user's commands against a filegate server.
 
 Exit codes: 0 done, 1 the server refused or the build failed (reason printed), 2 usage,
-3 server unreachable, 4 checksum mismatch, 130 interrupted (Ctrl-C)."""
+3 server unreachable (or answering 503), 4 checksum mismatch, 130 interrupted (Ctrl-C)."""
 
 from __future__ import annotations
 
@@ -84,8 +84,12 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(_once(client, args.command, args.ticket_id), indent=2))
             return EXIT_OK
         except ConnectionFailed as exc:
-            return _fail(f"{exc}; is the server running, and is --server (or FILEGATE_SERVER) right?", 3)
+            hint = "is the server running, and is --server (or FILEGATE_SERVER) right?"
+            return _fail(f"{exc}; {hint}", EXIT_UNREACHABLE)
         except ApiError as exc:
+            if exc.status_code == 503:
+                # Up, but without its Redis or its store: nothing the caller can change but the time.
+                return _fail(f"the server is unavailable: {exc}; try again later", EXIT_UNREACHABLE)
             return _fail(f"the server refused: {exc}", EXIT_FAILED)
         except KeyboardInterrupt:
             return _fail("interrupted", EXIT_INTERRUPTED)

@@ -107,6 +107,8 @@ class LiveDisplay:
         self._parts: dict[str, TaskID] = {}
 
     def say(self, text: str) -> None:
+        # A print above the bars redraws the last frame drawn: draw the current one first.
+        self.progress.refresh()
         self.progress.console.print(text, highlight=False, markup=False)
 
     def created(self, ticket: Ticket) -> None:
