@@ -45,6 +45,17 @@ _DURATION_UNITS = {
     "weeks": 604800,
 }
 
+LARGEST = 2**63 - 1
+"""The largest size or duration taken: past it, Redis (64-bit integers), Lua (doubles) and the
+ZIP format (64-bit fields) could not hold it, and float arithmetic turns to infinity."""
+
+
+def _bounded(value: float, text: object, what: str) -> int:
+    if not value <= LARGEST:  # also catches inf and nan
+        raise ValueError(f"{str(text)[:40]!r} is too large for a {what}")
+    return int(value)
+
+
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 _DURATION_PART_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([a-zA-Z]+)\s*,?\s*")
 
@@ -56,7 +67,7 @@ def parse_size(text: str | int) -> int:
     if isinstance(text, int):
         if text < 0:
             raise ValueError("a size cannot be negative")
-        return text
+        return _bounded(text, text, "size")
     match = _SIZE_RE.match(text)
     if match is None:
         raise ValueError(f"{text!r} is not a size; write it like '2GB', '512 MiB' or '1048576'")
@@ -65,7 +76,7 @@ def parse_size(text: str | int) -> int:
     if factor is None:
         known = "B, KB, MB, GB, TB, KiB, MiB, GiB, TiB"
         raise ValueError(f"{text!r} has an unknown size unit {unit!r}; use one of {known}")
-    return int(float(number) * factor)
+    return _bounded(float(number) * factor, text, "size")
 
 
 def parse_duration(text: str | int | float) -> int:
@@ -75,10 +86,10 @@ def parse_duration(text: str | int | float) -> int:
     if isinstance(text, (int, float)):
         if text < 0:
             raise ValueError("a duration cannot be negative")
-        return int(text)
+        return _bounded(text, text, "duration")
     stripped = text.strip()
-    if re.fullmatch(r"\d+", stripped):
-        return int(stripped)
+    if re.fullmatch(r"\d{1,30}", stripped):
+        return _bounded(int(stripped), text, "duration")
     total = 0.0
     position = 0
     for match in _DURATION_PART_RE.finditer(stripped):
@@ -92,7 +103,7 @@ def parse_duration(text: str | int | float) -> int:
         position = match.end()
     if position == 0 or position != len(stripped):
         raise ValueError(f"{text!r} is not a duration; write it like '90s', '15 min' or '2 days'")
-    return int(total)
+    return _bounded(total, text, "duration")
 
 
 def format_size(size_bytes: int) -> str:

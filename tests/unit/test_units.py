@@ -82,3 +82,20 @@ def test_rates(text: str, expected: tuple[int, int]) -> None:
 def test_malformed_rates(text: str) -> None:
     with pytest.raises(ValueError):
         parse_rate(text)
+
+
+@pytest.mark.parametrize("text", ["9" * 400 + " GB", 10**40, 2**63, "99999999999 TiB"])
+def test_sizes_past_64_bits_are_refused_not_overflowed(text: str | int) -> None:
+    with pytest.raises(ValueError, match="too large"):
+        parse_size(text)
+
+
+@pytest.mark.parametrize("text", ["9" * 400 + " days", "9" * 31, 10**40, 1e308, float("inf"), float("nan")])
+def test_durations_past_64_bits_are_refused_not_overflowed(text: str | float) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+@given(st.integers(min_value=0, max_value=2**63 - 1))
+def test_every_64_bit_size_is_taken(size: int) -> None:
+    assert parse_size(size) == size

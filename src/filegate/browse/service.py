@@ -7,7 +7,7 @@ from starlette.concurrency import run_in_threadpool
 from filegate.auth.principal import Principal, within
 from filegate.browse.cursor import decode_cursor
 from filegate.errors import Forbidden
-from filegate.snapshot.paths import normalise_path
+from filegate.snapshot.paths import UNLIMITED, normalise_path
 from filegate.storage.base import (
     FolderEntry,
     FolderNotFound,
@@ -15,6 +15,7 @@ from filegate.storage.base import (
     FolderPosition,
     NotAFolder,
     PathEscapesRoot,
+    PathLimits,
     Storage,
     listing_key,
     page_of,
@@ -24,12 +25,12 @@ MAX_PAGE_ENTRIES = 1000
 """A larger ``limit`` is lowered to this: one page is one answer of a few hundred KB at most."""
 
 
-def normalise_folder(raw: str) -> str:
+def normalise_folder(raw: str, limits: PathLimits = UNLIMITED) -> str:
     """'' (or '.', './') is the root; any other path follows POST /download's rules."""
     segments = raw.split("/")
     if raw == "" or (not raw.startswith("/") and "." in segments and set(segments) <= {"", "."}):
         return ""
-    return normalise_path(raw, "path").path
+    return normalise_path(raw, "path", limits).path
 
 
 def children_towards_scopes(folder: str, scopes: tuple[str, ...]) -> list[str]:
@@ -55,7 +56,7 @@ async def browse_folder(
     children leading to them: they are looked up one by one, the folder itself is never listed,
     so nothing beside them shows. Anything else is Forbidden, before the store is asked.
     """
-    folder = normalise_folder(raw_path)
+    folder = normalise_folder(raw_path, storage.path_limits)
     after = decode_cursor(folder, cursor) if cursor else None
     limit = min(limit, MAX_PAGE_ENTRIES)
     if principal.may_read(folder):

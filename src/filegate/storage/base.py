@@ -170,8 +170,20 @@ class OutputWriter(abc.ABC):
             self.abort()
 
 
+@dataclass(frozen=True, slots=True)
+class PathLimits:
+    """The longest name (one segment) and path a store can hold, in bytes of UTF-8."""
+
+    name_bytes: int
+    path_bytes: int
+
+
 class Storage(abc.ABC):
     """Sources are read by path relative to the store's root; outputs by key."""
+
+    path_limits: PathLimits = PathLimits(name_bytes=1024, path_bytes=1024)
+    """The longest path the store can hold: a longer one is refused as malformed (422), not
+    looked up (the lookup would fail with ENAMETOOLONG, or find nothing)."""
 
     metadata_is_local: bool = False
     """``stat`` and ``output_exists`` are system calls of microseconds, not network requests: the

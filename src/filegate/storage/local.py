@@ -21,6 +21,7 @@ from filegate.storage.base import (
     NotAFolder,
     OutputWriter,
     PathEscapesRoot,
+    PathLimits,
     SourceChanged,
     SourceEntry,
     SourceStream,
@@ -123,6 +124,8 @@ def _stat_or_none(real: str) -> os.stat_result | None:
 
 
 class LocalStorage(Storage):
+    # NAME_MAX and PATH_MAX (less the NUL) of Linux; the root's own length comes on top.
+    path_limits = PathLimits(name_bytes=255, path_bytes=4095)
     metadata_is_local = True
 
     def __init__(self, root: Path, output_dir: Path, public_url: str, signing_secret: str) -> None:

@@ -20,6 +20,7 @@ from filegate.storage.base import (
     FolderPage,
     FolderPosition,
     OutputWriter,
+    PathLimits,
     SourceChanged,
     SourceEntry,
     SourceStream,
@@ -142,6 +143,9 @@ class S3OutputWriter(OutputWriter):
 
 
 class S3Storage(Storage):
+    path_limits = PathLimits(name_bytes=1024, path_bytes=1024)
+    """An object key is at most 1,024 bytes of UTF-8."""
+
     def __init__(
         self,
         client: Minio,

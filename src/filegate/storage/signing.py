@@ -36,4 +36,6 @@ def sign_link(
 def is_valid_signature(
     secret: str, key: str, name: str, expires_ts: int, ticket: str, signature: str, version: str = ""
 ) -> bool:
-    return hmac.compare_digest(_signature(secret, key, expires_ts, name, version, ticket), signature)
+    expected = _signature(secret, key, expires_ts, name, version, ticket)
+    # As bytes: compare_digest refuses str holding anything but ASCII (a TypeError, so a 500).
+    return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))

@@ -158,7 +158,7 @@ class TicketService:
         licence = self._licence.state()
         if not licence.allows_new_downloads:
             raise Forbidden(f"new downloads are refused: {licence.reason}", licence=licence.status.value)
-        requested = normalise_paths(request.paths)
+        requested = normalise_paths(request.paths, self._storage.path_limits)
         # Refused before anything is listed: the answer tells nothing of what exists there.
         outside = [
             raw

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from filegate.errors import InvalidRequest
 from filegate.snapshot.paths import normalise_path, normalise_paths
+from filegate.storage.base import PathLimits
 
 
 @pytest.mark.parametrize(
@@ -52,3 +53,22 @@ def test_no_normalised_path_climbs_out(segments: list[str]) -> None:
     parts = requested.path.split("/")
     assert ".." not in parts and "" not in parts and "." not in parts
     assert not requested.path.startswith("/")
+
+
+LOCAL = PathLimits(name_bytes=255, path_bytes=4095)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["n" * 256, "a/" + "é" * 128, "/".join(["d" * 200] * 21), "ok/" + "\ud800" * 128],
+    ids=["name-256", "name-256-bytes", "path-4220", "lone-surrogates"],
+)
+def test_paths_longer_than_the_store_holds_are_refused(raw: str) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        normalise_path(raw, "paths[2]", LOCAL)
+    assert refused.value.extra["field"] == "paths[2]"
+
+
+def test_the_longest_names_and_paths_the_store_holds_are_taken() -> None:
+    raw = "/".join(["é" * 127 + "x"] * 15)  # 255 bytes a name, 3,839 in all
+    assert normalise_path(raw, "path", LOCAL).path == raw
