@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from celery import Celery
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from redis.exceptions import RedisError
+from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from filegate import __version__
 from filegate.auth.limits import LoginThrottle, RateLimiter
 from filegate.auth.router import router as auth_router
+from filegate.auth.schemas import SECURITY_SCHEMES
 from filegate.auth.service import AuthService
 from filegate.auth.store import AuthStore
 from filegate.body_limit import BodyLimitMiddleware
 from filegate.browse.router import router as browse_router
 from filegate.connections import async_redis
+from filegate.contract.docs import router as docs_router
+from filegate.contract.openapi import API_DESCRIPTION, build_openapi
 from filegate.cors import FilegateCORS
-from filegate.errors import FilegateError
+from filegate.error_handlers import install_error_handlers
 from filegate.health.checks import Readiness, startup_checks
 from filegate.health.router import router as health_router
 from filegate.licence.check import LicenceCheck
@@ -46,38 +47,6 @@ from filegate.web.router import router as web_router
 from filegate.worker import CLEANUP_QUEUE, SWEEP_TASK, create_celery_app, send_build, send_webhook
 
 log = logging.getLogger(__name__)
-
-
-_LOCATIONS = {"body", "query", "path", "header", "cookie"}
-
-
-def _field_name(location: tuple[int | str, ...]) -> str:
-    """``paths[0]``, ``limit``: the field as the caller wrote it, without where it was sent."""
-    if location and location[0] in _LOCATIONS:
-        location = location[1:]
-    parts = [str(part) for part in location]
-    name = ""
-    for part in parts:
-        name += f"[{part}]" if part.isdigit() else (f".{part}" if name else part)
-    return name or "body"
-
-
-async def _filegate_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, FilegateError)
-    return JSONResponse(exc.to_body(), status_code=exc.status_code, headers=exc.headers())
-
-
-async def _redis_error(request: Request, exc: Exception) -> JSONResponse:
-    log.warning("Redis is unavailable: %s", exc)
-    body = {"error": "unavailable", "detail": "the ticket store (Redis) cannot be reached; try again later"}
-    return JSONResponse(body, status_code=503)
-
-
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    errors = [{"field": _field_name(tuple(error["loc"])), "message": error["msg"]} for error in exc.errors()]
-    detail = "; ".join(f"{error['field']}: {error['message']}" for error in errors)
-    return JSONResponse({"error": "invalid_request", "detail": detail, "errors": errors}, status_code=422)
 
 
 class CeleryWorkQueue:
@@ -159,8 +128,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="filegate",
         version=__version__,
         summary="Turns a selection of files and folders into one prepared download.",
+        description=API_DESCRIPTION,
         lifespan=lifespan,
+        # Swagger UI from local files (contract/docs.py); ReDoc would need a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
+    app.openapi = functools.partial(build_openapi, app, SECURITY_SCHEMES)  # type: ignore[method-assign]
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_request_body)
     if settings.cors_origins:
         # Outside the body limit, so its 413 carries CORS headers too and a page can read it.
@@ -168,9 +142,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added last, so outermost: it sees every answer, the body limit's and the error handlers'.
     app.state.http_metrics = HttpMetrics()
     app.add_middleware(RequestLogMiddleware, metrics=app.state.http_metrics)
-    app.add_exception_handler(FilegateError, _filegate_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(RedisError, _redis_error)
+    install_error_handlers(app)
     app.include_router(tickets_router)
     app.include_router(browse_router)
     app.include_router(auth_router)
@@ -178,5 +150,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(links_router)
     app.include_router(health_router)
     app.include_router(metrics_router)
+    app.include_router(docs_router)
     app.include_router(web_router)
     return app

@@ -55,14 +55,16 @@ async def get_rate_limiter(request: Request) -> RateLimiter:
     return limiter
 
 
-async def get_principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
+async def get_principal(
+    request: Request, authorization: Annotated[str | None, Header(include_in_schema=False)] = None
+) -> Principal:
     """The caller, from its bearer token or session cookie (401 without a valid one; a cookie
     without its CSRF header on a state-changing request, 403); anyone with auth off."""
     return await _authenticate(request, authorization, None)
 
 
 async def get_download_caller(
-    request: Request, authorization: Annotated[str | None, Header()] = None
+    request: Request, authorization: Annotated[str | None, Header(include_in_schema=False)] = None
 ) -> Principal:
     """The caller, as ``get_principal``, with the request counted against its download rate
     (429 past it): for an API key in the same Redis round trip as the key's lookup."""

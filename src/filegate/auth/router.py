@@ -2,54 +2,43 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from filegate.auth.principal import PrincipalKind, normalise_scopes
+from filegate.auth.schemas import (
+    AppInfo,
+    AppList,
+    AppRequest,
+    AppWithKey,
+    Caller,
+    CookieSession,
+    LoginRequest,
+    TokenSession,
+    UserInfo,
+    UserRequest,
+)
 from filegate.auth.service import SESSION_COOKIE, Unauthorized
+from filegate.contract.responses import ADMIN, CALLER, PUBLIC, errors, security
 from filegate.deps import AuthServiceDep, PrincipalDep, RateLimiterDep, SettingsDep, get_principal
 from filegate.errors import Forbidden, InvalidRequest
 from filegate.settings import Settings
-from filegate.state.queue import Priority
 
 router = APIRouter(tags=["auth"])
-AuthorizationHeader = Annotated[str | None, Header()]
+# Documented as the security scheme (contract/openapi.py), not as a parameter of its own.
+AuthorizationHeader = Annotated[str | None, Header(include_in_schema=False)]
 
 
-class AppRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=100, description="A name for people to recognise.")
-    scopes: list[str] = Field(
-        min_length=1, max_length=100, description="Path prefixes the app may read; '' or '/' is everything."
-    )
-    max_priority: Priority = Field(Priority.NORMAL, description="The highest priority its requests may ask.")
-
-
-class UserRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    username: str = Field(max_length=64)
-    password: str = Field(max_length=1024)
-    scopes: list[str] | None = Field(
-        None, max_length=100, description="Narrower than the app's; omitted: the app's own."
-    )
-    app_id: str | None = Field(None, description="The app the user belongs to (the admin only).")
-
-
-class LoginRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    username: str = Field(max_length=256)
-    password: str = Field(max_length=1024)
-    session: Literal["token", "cookie"] = Field(
-        "token",
-        description="'token': the session token in the answer, sent back as a bearer token; "
-        "'cookie': an HttpOnly cookie instead (for a page on this origin), with a csrf_token that "
-        "state-changing requests send in the X-Filegate-CSRF header.",
-    )
-
-
-@router.post("/apps", status_code=201)
+@router.post(
+    "/apps",
+    status_code=201,
+    response_model=AppWithKey,
+    summary="Register an app (admin)",
+    operation_id="create_app",
+    openapi_extra=security(ADMIN),
+    responses=errors(400, 401, 413, 422, 503),
+)
 async def create_app(
     body: AppRequest, auth: AuthServiceDep, authorization: AuthorizationHeader = None
 ) -> Any:
@@ -58,26 +47,54 @@ async def create_app(
     return await auth.create_app(body.name.strip(), normalise_scopes(body.scopes), body.max_priority)
 
 
-@router.get("/apps")
+@router.get(
+    "/apps",
+    response_model=AppList,
+    summary="List the apps (admin)",
+    operation_id="list_apps",
+    openapi_extra=security(ADMIN),
+    responses=errors(401, 422, 503),
+)
 async def list_apps(auth: AuthServiceDep, authorization: AuthorizationHeader = None) -> Any:
     auth.require_admin(authorization)
     return {"apps": await auth.list_apps()}
 
 
-@router.get("/apps/{app_id}")
+@router.get(
+    "/apps/{app_id}",
+    response_model=AppInfo,
+    summary="One app (admin)",
+    operation_id="get_app",
+    openapi_extra=security(ADMIN),
+    responses=errors(401, 404, 422, 503),
+)
 async def get_app(app_id: str, auth: AuthServiceDep, authorization: AuthorizationHeader = None) -> Any:
     auth.require_admin(authorization)
     return (await auth.app(app_id)).public()
 
 
-@router.post("/apps/{app_id}/key")
+@router.post(
+    "/apps/{app_id}/key",
+    response_model=AppWithKey,
+    summary="Give an app a new API key (admin)",
+    operation_id="rotate_app_key",
+    openapi_extra=security(ADMIN),
+    responses=errors(401, 404, 409, 422, 503),
+)
 async def rotate_key(app_id: str, auth: AuthServiceDep, authorization: AuthorizationHeader = None) -> Any:
     """A new API key for the app; the old one stops working at once."""
     auth.require_admin(authorization)
     return await auth.rotate_key(app_id)
 
 
-@router.delete("/apps/{app_id}")
+@router.delete(
+    "/apps/{app_id}",
+    response_model=AppInfo,
+    summary="Revoke an app (admin)",
+    operation_id="revoke_app",
+    openapi_extra=security(ADMIN),
+    responses=errors(401, 404, 422, 503),
+)
 async def revoke_app(app_id: str, auth: AuthServiceDep, authorization: AuthorizationHeader = None) -> Any:
     """Revoke the app: its key, its users' logins and sessions stop working."""
     auth.require_admin(authorization)
@@ -96,7 +113,15 @@ async def _managing_app(auth: AuthServiceDep, authorization: str | None) -> str 
     return principal.app_id
 
 
-@router.post("/users", status_code=201)
+@router.post(
+    "/users",
+    status_code=201,
+    response_model=UserInfo,
+    summary="Create a user of an app (admin or the app)",
+    operation_id="create_user",
+    openapi_extra=security(ADMIN),
+    responses=errors(400, 401, 403, 404, 409, 413, 422, 503),
+)
 async def create_user(
     body: UserRequest, auth: AuthServiceDep, authorization: AuthorizationHeader = None
 ) -> Any:
@@ -110,7 +135,15 @@ async def create_user(
     return await auth.create_user(caller or body.app_id or "", body.username, body.password, scopes)
 
 
-@router.delete("/users/{username}", status_code=204)
+@router.delete(
+    "/users/{username}",
+    status_code=204,
+    response_class=Response,
+    summary="Delete a user (admin or its app)",
+    operation_id="delete_user",
+    openapi_extra=security(ADMIN),
+    responses={204: {"description": "Deleted; its sessions end at once."}, **errors(401, 403, 404, 422, 503)},
+)
 async def delete_user(
     username: str, auth: AuthServiceDep, authorization: AuthorizationHeader = None
 ) -> Response:
@@ -118,7 +151,17 @@ async def delete_user(
     return Response(status_code=204)
 
 
-@router.post("/auth/login")
+@router.post(
+    "/auth/login",
+    response_model=TokenSession | CookieSession,
+    summary="Log in with a user name and password",
+    operation_id="login",
+    openapi_extra=security(PUBLIC),
+    responses={
+        200: {"description": 'A session token; with `"session": "cookie"`, a cookie and a csrf_token.'},
+        **errors(400, 401, 413, 422, 429, 503),
+    },
+)
 async def login(
     body: LoginRequest,
     request: Request,
@@ -150,7 +193,15 @@ def _is_https(request: Request, settings: Settings) -> bool:
     return request.url.scheme == "https" or settings.effective_public_url.startswith("https://")
 
 
-@router.post("/auth/logout", status_code=204)
+@router.post(
+    "/auth/logout",
+    status_code=204,
+    response_class=Response,
+    summary="End the session",
+    operation_id="logout",
+    openapi_extra=security(CALLER),
+    responses={204: {"description": "Ended."}, **errors(401, 403, 422, 503)},
+)
 async def logout(
     request: Request, auth: AuthServiceDep, settings: SettingsDep, authorization: AuthorizationHeader = None
 ) -> Response:
@@ -168,7 +219,15 @@ async def logout(
     return response
 
 
-@router.get("/auth/me")
+@router.get(
+    "/auth/me",
+    response_model=Caller,
+    response_model_exclude_unset=True,
+    summary="Who is calling",
+    operation_id="get_caller",
+    openapi_extra=security(CALLER),
+    responses=errors(401, 422, 503),
+)
 async def me(request: Request, principal: PrincipalDep, auth: AuthServiceDep) -> dict[str, Any]:
     """Who is calling; with the session cookie, also the csrf_token a reloaded page needs again."""
     answer: dict[str, Any] = {

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from filegate.browse.schemas import FolderListing
 from filegate.browse.service import MAX_PAGE_ENTRIES, browse_folder
+from filegate.contract.responses import CALLER, errors, security
 from filegate.deps import PrincipalDep, StorageDep
 
 router = APIRouter(tags=["browse"])
@@ -17,6 +18,9 @@ router = APIRouter(tags=["browse"])
     "/browse",
     response_model=FolderListing,
     summary="List one level of a folder",
+    operation_id="browse_folder",
+    openapi_extra=security(CALLER),
+    responses=errors(401, 403, 404, 422, 503),
     description="Folders first, then files, a page at a time, within the caller's scopes: above "
     "a scope, only the folders leading to it show. Folder sizes are not computed.",
 )

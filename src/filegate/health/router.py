@@ -5,16 +5,33 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from filegate.contract.responses import PUBLIC, security
+from filegate.health.schemas import Alive, Readiness
+
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health")
+@router.get(
+    "/health",
+    response_model=Alive,
+    summary="Liveness: the process answers",
+    operation_id="get_health",
+    openapi_extra=security(PUBLIC),
+)
 async def health() -> dict[str, str]:
     """Liveness: the API process answers."""
     return {"status": "ok"}
 
 
-@router.get("/health/ready")
+@router.get(
+    "/health/ready",
+    response_model=Readiness,
+    response_model_exclude_unset=True,
+    summary="Readiness: what the API depends on answers",
+    operation_id="get_readiness",
+    openapi_extra=security(PUBLIC),
+    responses={503: {"model": Readiness, "description": "Not ready: `failing` names each failing check."}},
+)
 async def ready(request: Request) -> JSONResponse:
     """Readiness: Redis, the broker, the source and output stores, a worker on each queue and
     room for builds; 503 naming each failing one. Checked at most every two seconds."""

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from filegate.auth.capabilities import Capability, is_capability, sign_capability
 from filegate.auth.principal import Principal
 from filegate.auth.service import Unauthorized
+from filegate.contract.responses import CALLER, CALLER_OR_LINK, errors, event_stream, security
 from filegate.deps import (
     AuthServiceDep,
     DownloadCallerDep,
@@ -27,7 +28,7 @@ from filegate.settings import Settings
 from filegate.streaming import EventStreamResponse
 from filegate.tickets.events import follow_feed, follow_ticket
 from filegate.tickets.record import TicketRecord
-from filegate.tickets.schemas import DownloadRequest, TicketCreated
+from filegate.tickets.schemas import DownloadRequest, TicketCreated, TicketList, TicketResult, TicketState
 from filegate.tickets.service import created_log_fields
 
 router = APIRouter(tags=["tickets"])
@@ -73,7 +74,31 @@ async def _viewer(
     return None
 
 
-@router.post("/download", status_code=202, response_model=TicketCreated)
+_TICKET_LINKS = {
+    name: {"operationId": operation, "parameters": {"ticket_id": "$response.body#/ticket_id"}}
+    for name, operation in [
+        ("ticket_state", "get_ticket_status"),
+        ("ticket_result", "get_ticket_result"),
+        ("cancel", "cancel_ticket"),
+    ]
+}
+
+
+@router.post(
+    "/download",
+    status_code=202,
+    response_model=TicketCreated,
+    summary="Ask for a download",
+    operation_id="create_download",
+    openapi_extra=security(CALLER),
+    responses={
+        202: {
+            "description": "The ticket: queued, joined to a build in flight, or ready at once.",
+            "links": _TICKET_LINKS,
+        },
+        **errors(400, 401, 403, 404, 413, 422, 429, 503),
+    },
+)
 async def create_download(
     request: Request,
     body: DownloadRequest,
@@ -105,7 +130,18 @@ def _wants_json(accept: str | None) -> bool:
 
 @router.get(
     "/ticket/{ticket_id}/status",
-    responses={200: {"content": {"text/event-stream": {}, "application/json": {}}}},
+    response_model=TicketState,
+    summary="Follow a ticket (Server-Sent Events) or read its state (JSON)",
+    operation_id="get_ticket_status",
+    openapi_extra=security(CALLER_OR_LINK),
+    responses={
+        200: event_stream(
+            "With `Accept: application/json`, the state once; else an event stream "
+            "(`status`, `position`, `progress` events) that ends after a final state."
+        ),
+        204: {"description": "Last-Event-ID was the final event: nothing more will come."},
+        **errors(401, 403, 404, 410, 422, 503),
+    },
 )
 async def ticket_status(
     request: Request,
@@ -136,14 +172,28 @@ async def ticket_status(
     return EventStreamResponse(stream, headers=SSE_HEADERS)
 
 
-@router.delete("/ticket/{ticket_id}")
+@router.delete(
+    "/ticket/{ticket_id}",
+    response_model=TicketState,
+    summary="Cancel a ticket",
+    operation_id="cancel_ticket",
+    openapi_extra=security(CALLER),
+    responses=errors(401, 403, 404, 409, 410, 422, 503),
+)
 async def cancel_ticket(ticket_id: str, service: TicketServiceDep, principal: PrincipalDep) -> JSONResponse:
     """Cancel a queued or preparing ticket: 200 with its state; 409 once it is final."""
     record = await service.cancel(ticket_id, principal)
     return JSONResponse(record.public_state())
 
 
-@router.get("/ticket/{ticket_id}/result")
+@router.get(
+    "/ticket/{ticket_id}/result",
+    response_model=TicketResult,
+    summary="The archive's parts and their links",
+    operation_id="get_ticket_result",
+    openapi_extra=security(CALLER_OR_LINK),
+    responses=errors(401, 403, 404, 409, 410, 422, 503),
+)
 async def ticket_result(
     request: Request, ticket_id: str, service: TicketServiceDep, settings: SettingsDep, access: Access = None
 ) -> JSONResponse:
@@ -157,7 +207,14 @@ def _listed(record: TicketRecord, settings: Settings) -> dict[str, Any]:
     return {**record.public_state(), **ticket_urls(settings, record.ticket_id)}
 
 
-@router.get("/tickets")
+@router.get(
+    "/tickets",
+    response_model=TicketList,
+    summary="The caller's tickets",
+    operation_id="list_tickets",
+    openapi_extra=security(CALLER),
+    responses=errors(401, 403, 422, 503),
+)
 async def list_tickets(
     principal: PrincipalDep,
     store: TicketStoreDep,
@@ -178,7 +235,16 @@ async def list_tickets(
     }
 
 
-@router.get("/tickets/events", responses={200: {"content": {"text/event-stream": {}}}})
+@router.get(
+    "/tickets/events",
+    summary="Every event of the caller's tickets (Server-Sent Events)",
+    operation_id="follow_ticket_events",
+    openapi_extra=security(CALLER_OR_LINK),
+    responses={
+        200: event_stream("One event stream, each event naming its ticket; it does not end by itself."),
+        **errors(401, 403, 410, 422, 503),
+    },
+)
 async def ticket_events(
     request: Request,
     store: TicketStoreDep,

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from filegate.state.queue import Priority
+from filegate.state.states import TicketStatus
 
 
 class DownloadRequest(BaseModel):
@@ -54,7 +55,7 @@ class DownloadRequest(BaseModel):
 
 class TicketCreated(BaseModel):
     ticket_id: str
-    status: str
+    status: TicketStatus
     name: str = Field(description="The archive's base name, as it will be downloaded.")
     file_count: int
     total_size: int = Field(description="Bytes of the selected files (before compression).")
@@ -62,3 +63,67 @@ class TicketCreated(BaseModel):
     status_url: str = Field(description="Server-Sent Events of this ticket; works with no header.")
     result_url: str = Field(description="The parts and their links once ready; works with no header.")
     expires_at: datetime
+
+
+class Progress(BaseModel):
+    """How far a build is; throttled, the first event always goes out (it tells the part count)."""
+
+    files_done: int
+    files_total: int
+    bytes_done: int
+    bytes_total: int
+    percent: float
+    part: int = Field(description="The part being written, from 1.")
+    parts_total: int
+
+
+class QueuePosition(BaseModel):
+    position: int = Field(description="1 for the next build to start.")
+    reason: Literal["waiting_for_slot", "waiting_for_space"]
+
+
+class TicketState(BaseModel):
+    """What GET /ticket/{id}/status (as JSON) and DELETE /ticket/{id} answer."""
+
+    ticket_id: str
+    status: TicketStatus
+    name: str = Field(description="The archive's base name, as it will be downloaded.")
+    created_at: datetime
+    expires_at: datetime
+    file_count: int
+    total_size: int = Field(description="Bytes of the selected files (before compression).")
+    position: QueuePosition | None = Field(None, description="While queued: its place in line; else absent.")
+    progress: Progress | None = Field(None, description="The latest progress of its build; absent before.")
+    error: str | None = Field(None, description="Why it failed; absent unless failed.")
+
+
+class PartLink(BaseModel):
+    name: str = Field(description="The file name the download is saved under.")
+    size: int
+    sha256: str | None = Field(description="Hex digest; null for a file linked directly (never read).")
+    url: str = Field(description="A presigned S3 URL or a signed link to GET /files or /sources.")
+    expires_at: datetime
+
+
+class ArchivePart(PartLink):
+    oversized: bool = Field(description="A single file larger than split_size, alone in its part.")
+
+
+class TicketResult(TicketState):
+    """What GET /ticket/{id}/result answers once the ticket is ready."""
+
+    parts: list[ArchivePart]
+    manifest: PartLink | None = Field(
+        description="The manifest (JSON) of an archive; null for a direct file."
+    )
+
+
+class ListedTicket(TicketState):
+    status_url: str
+    result_url: str
+
+
+class TicketList(BaseModel):
+    tickets: list[ListedTicket] = Field(description="Newest first.")
+    events_url: str = Field(description="One event stream of all these tickets; works with no header.")
+    events_cursor: str = Field(description="Pass as `after` to events_url: no event is missed.")

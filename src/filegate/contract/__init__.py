@@ -1,0 +1,1 @@
+"""The API's contract: the error schema, security schemes, the OpenAPI document and /docs."""
