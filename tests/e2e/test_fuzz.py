@@ -13,6 +13,7 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from tests.client import auth
 from tests.conftest import Deployment
+from tests.services import ADMIN_TOKEN
 
 pytestmark = pytest.mark.fuzz
 
@@ -83,11 +84,17 @@ def _fuzz(schema: OpenApiSchema, mode: GenerationMode, headers: dict[str, str]) 
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
-@pytest.mark.parametrize("caller", ["app", "anonymous"])
+@pytest.mark.parametrize("caller", ["app", "admin", "anonymous"])
 def test_no_input_gets_a_server_error(
     api_schema: OpenApiSchema, fuzzed: Deployment, mode: GenerationMode, caller: str
 ) -> None:
-    headers = auth(fuzzed.base_url) if caller == "app" else {}
+    """As the tests' app (its API key), as the administrator (apps and users: random ids, so the
+    tests' own app is never the one revoked) and with no credentials at all."""
+    headers = {
+        "app": auth(fuzzed.base_url),
+        "admin": {"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        "anonymous": {},
+    }[caller]
     failures = _fuzz(api_schema, mode, headers)
     assert not failures, "\n\n".join(failures)
 
