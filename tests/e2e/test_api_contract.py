@@ -15,9 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
+from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
-from tests.client import api_get, auth, wait_final
+from tests.client import api_delete, api_get, api_post, auth, wait_final
 from tests.conftest import Deployment
 
 ERROR_REF = "#/components/schemas/Error"
@@ -184,3 +185,38 @@ def test_a_generated_client_makes_a_download_and_reads_its_state(
         for name in [name for name in sys.modules if name.startswith("filegate_generated")]:
             del sys.modules[name]
         shutil.rmtree(tmp_path / "filegate_generated", ignore_errors=True)
+
+
+def _conforms(document: dict[str, Any], path: str, method: str, response: httpx.Response) -> None:
+    """The answer's body validates against the schema the document gives its status."""
+    answer = document["paths"][path][method]["responses"][str(response.status_code)]
+    schema = answer["content"]["application/json"]["schema"]
+    validator = Draft202012Validator({**schema, "components": document["components"]})
+    errors = [
+        f"{list(error.absolute_path)}: {error.message}" for error in validator.iter_errors(response.json())
+    ]
+    assert not errors, (path, response.status_code, errors)
+
+
+def test_real_answers_validate_against_the_document(deployment: Deployment, document: dict[str, Any]) -> None:
+    """On both stores (S3 links, local links): the answers a client sees most, with every
+    optional part present (a zip in several parts with its manifest, progress)."""
+    base = deployment.base_url
+    folder = deployment.folder()
+    deployment.sources.put(f"{folder}/a.bin", bytes(range(256)) * 8)
+    deployment.sources.put(f"{folder}/b.bin", bytes(range(255, -1, -1)) * 8)
+    created = api_post(base, "/download", json={"paths": [f"{folder}/"], "split_size": "2KB"})
+    _conforms(document, "/download", "post", created)
+    ticket_id = created.json()["ticket_id"]
+    wait_final(base, ticket_id)
+    state = api_get(base, f"/ticket/{ticket_id}/status", headers={"Accept": "application/json"})
+    _conforms(document, "/ticket/{ticket_id}/status", "get", state)
+    result = api_get(base, f"/ticket/{ticket_id}/result")
+    assert len(result.json()["parts"]) >= 2 and result.json()["manifest"] is not None
+    _conforms(document, "/ticket/{ticket_id}/result", "get", result)
+    for path in ("/tickets", "/auth/me", "/licence", "/health", f"/browse?path={folder}"):
+        _conforms(document, path.partition("?")[0], "get", api_get(base, path))
+    _conforms(document, "/health/ready", "get", httpx.get(f"{base}/health/ready", timeout=10))
+    cancelled = api_delete(base, f"/ticket/{ticket_id}")
+    _conforms(document, "/ticket/{ticket_id}", "delete", cancelled)
+    _conforms(document, "/ticket/{ticket_id}/result", "get", api_get(base, "/ticket/nope/result"))
