@@ -20,7 +20,7 @@ another process took part of the core). Every output is inflated again with the 
 library's ``zlib.decompressobj(-15)`` and compared with the input, and a small ZIP made by
 filegate's own ZipWriter with that library swapped in is checked with zipfile and Info-ZIP
 ``unzip -t``. The library and level filegate itself deflates with (the module its zipwriter
-imports, at ``filegate.archive.compression.DEFLATE_LEVEL``) are printed and marked in the table.
+imports, at ``filegate.archive.deflate.DEFLATE_LEVEL``) are printed and marked in the table.
 
 ``zip -q -1`` / ``zip -q -6 out.zip input`` run on each input's cached file under bench/.data/
 (read once before timing, so it is in the page cache), writing a fresh archive each run that is
@@ -443,11 +443,11 @@ DEFLATE_MODULES = {"isal.isal_zlib": "isal", "zlib_ng.zlib_ng": "zlib-ng", "zlib
 
 def filegate_deflate() -> tuple[str, int, str]:
     """The library and level filegate's ZipWriter deflates with, and the name it imported the module as."""
-    from filegate.archive import compression, zipwriter
+    from filegate.archive import deflate, zipwriter
 
     for attribute, value in vars(zipwriter).items():
         if isinstance(value, types.ModuleType) and value.__name__ in DEFLATE_MODULES:
-            return DEFLATE_MODULES[value.__name__], compression.DEFLATE_LEVEL, attribute
+            return DEFLATE_MODULES[value.__name__], deflate.DEFLATE_LEVEL, attribute
     raise SystemExit("cannot tell which deflate module filegate.archive.zipwriter uses")
 
 
@@ -824,7 +824,7 @@ def main() -> None:
         print(f"- zip: {found_zip[0]}, {found_zip[1]}; levels {', '.join(map(str, ZIP_LEVELS))}")
     print(
         f"- filegate deflates with {filegate_library} level {filegate_level}"
-        f" (filegate.archive.compression.DEFLATE_LEVEL = {filegate_level};"
+        f" (filegate.archive.deflate.DEFLATE_LEVEL = {filegate_level};"
         f" filegate.archive.zipwriter uses {filegate_module})"
     )
     inputs = load_inputs(size)

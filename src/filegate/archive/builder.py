@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-
-from isal import isal_zlib
 
 from filegate.archive.compression import should_deflate
 from filegate.archive.integrity import manifest_document, write_manifest
@@ -28,6 +27,9 @@ RING_SIZE = 4
 # thousands of small entries do not mean thousands of tiny writes and hash calls.
 COALESCE_BELOW = 64 * 1024
 COALESCE_FLUSH = 1024 * 1024
+# Deflate runs on every core (zlib-ng releases the GIL): chunks of a large file, and small
+# files while the next ones are read; twice as many wait at most.
+DEFLATE_THREADS = max(1, min(8, os.cpu_count() or 1))
 
 
 @dataclass(slots=True)
@@ -188,13 +190,15 @@ class _PartBuilder:
             slot, buffer = self._ring.take()
             first = buffer[: _read_full(stream, buffer)]
             compress = should_deflate(entry.name, self._compression, first)
-            if len(first) < len(buffer) and not compress:
-                # A small file is stored, its CRC-32 taken from memory.
+            if len(first) < len(buffer):
+                # A small file is whole in memory: stored or deflated, with its CRC-32 and sizes
+                # in its local header.
                 stream.verify()
-                crc = isal_zlib.crc32(first)
-                target = self._writer.open_entry(entry.name, source.modified, len(first), False, crc)
-                self._emit(target.write, slot, first)
-                target.close()
+
+                def add(data: memoryview) -> None:
+                    self._writer.add_file(entry.name, source.modified, data, compress)
+
+                self._emit(add, slot, first)
                 return
             # Any other is read once, as it streams into the archive: a larger file left
             # uncompressed becomes deflate made of stored blocks (see ZipWriter.open_entry).
@@ -224,6 +228,7 @@ class _Run:
     progress: Progress
     on_progress: ProgressCallback
     hasher: ThreadPoolExecutor
+    deflater: ThreadPoolExecutor
     ring: _BufferRing
     should_stop: StopCheck
 
@@ -232,7 +237,7 @@ class _Run:
         key = f"{self.key_prefix}/{name}"
         with self.storage.create_output(key) as output:
             sink = PartSink(output, self.hasher)
-            writer = ZipWriter(sink)
+            writer = ZipWriter(sink, pool=self.deflater, in_flight=2 * DEFLATE_THREADS)
             builder = _PartBuilder(
                 self.storage,
                 writer,
@@ -303,10 +308,13 @@ def build_parts(
     written: list[PlannedPart] = []
     changes: dict[str, str] = {}
     try:
-        with ThreadPoolExecutor(1, thread_name_prefix="filegate-sha256") as hasher:
+        with (
+            ThreadPoolExecutor(1, thread_name_prefix="filegate-sha256") as hasher,
+            ThreadPoolExecutor(DEFLATE_THREADS, thread_name_prefix="filegate-deflate") as deflater,
+        ):
             run = _Run(
                 storage, base_name, key_prefix, compression, len(plan), progress, on_progress, hasher,
-                _BufferRing(), should_stop,
+                deflater, _BufferRing(), should_stop,
             )  # fmt: skip
             for planned in plan:
                 progress.part = planned.number

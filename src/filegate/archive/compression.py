@@ -65,10 +65,9 @@ COMPRESSED_EXTENSIONS = frozenset(
 PROBE_BYTES = 64 * 1024
 # Deflate must save at least this share of the probe for the entry to be deflated.
 PROBE_MIN_SAVING = 0.03
-# isal (ISA-L) at level 1: 13-29x zlib 6's speed for 3-16 % larger output, standard raw
-# deflate streams, and incompressible data grows no more than with zlib (docs/deflate.md).
-# Its level 0 is not used: it grows incompressible data by 23 %.
-DEFLATE_LEVEL = 1
+# The probe deflates with isal (ISA-L) at level 1, the fastest that judges like zlib does
+# (docs/deflate.md); the entries themselves are deflated by archive/deflate.py.
+PROBE_LEVEL = 1
 
 
 def is_compressed_format(name: str) -> bool:
@@ -80,7 +79,7 @@ def compresses_well(first_block: bytes | memoryview) -> bool:
     probe = first_block[:PROBE_BYTES]
     if len(probe) == 0:
         return False
-    compressed = len(isal_zlib.compress(probe, DEFLATE_LEVEL, -15))
+    compressed = len(isal_zlib.compress(probe, PROBE_LEVEL, -15))
     return compressed <= len(probe) * (1 - PROBE_MIN_SAVING)
 
 

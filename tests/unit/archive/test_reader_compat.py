@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,7 +61,10 @@ _STORED_BLOCKS = [
     Entry("Ñandú/one-block.bin", _noise(65_535, 5), crc_known=False),
 ]
 
+WHOLE = "whole-files"
 ARCHIVES: dict[str, list[Entry]] = {
+    # Small files added whole, deflated on a pool or stored, all with sizes up front.
+    WHOLE: [*_FOLDERS, *_DEFLATED, *_STORED],
     "deflated": [*_FOLDERS, *_DEFLATED],
     "stored": [*_FOLDERS, *_STORED],
     "stored-blocks": [*_FOLDERS, *_STORED_BLOCKS],
@@ -85,13 +89,17 @@ ARCHIVES: dict[str, list[Entry]] = {
 }
 
 
-def _write(path: Path, entries: list[Entry]) -> dict[str, bytes]:
-    """Writes ``entries`` with ZipWriter, in chunks as a download streams them; returns the expected map."""
-    with path.open("wb") as sink:
-        writer = ZipWriter(sink.write)
+def _write(path: Path, entries: list[Entry], whole: bool = False) -> dict[str, bytes]:
+    """Writes ``entries`` with ZipWriter, in chunks as a download streams them, or ``whole``
+    (held while a pool deflates them) as the builder adds small files; returns the expected map."""
+    with path.open("wb") as sink, ThreadPoolExecutor(2) as pool:
+        writer = ZipWriter(sink.write, pool=pool, in_flight=2)
         for entry in entries:
             if entry.is_folder:
                 writer.add_dir(entry.name, MOMENT)
+                continue
+            if whole:
+                writer.add_file(entry.name, MOMENT, entry.data, entry.compress)
                 continue
             # As the builder does: stored entries announce their CRC-32 in the local header.
             crc = zlib.crc32(entry.data) if entry.crc_known and not entry.compress else None
@@ -116,7 +124,7 @@ def archives(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Archive]:
     built: dict[str, Archive] = {}
     for kind, entries in ARCHIVES.items():
         path = folder / f"{kind}.zip"
-        built[kind] = Archive(path, _write(path, entries))
+        built[kind] = Archive(path, _write(path, entries, whole=kind == WHOLE))
     return built
 
 

@@ -5,6 +5,7 @@ import struct
 import subprocess
 import zipfile
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -139,6 +140,35 @@ def test_uncompressed_entries_without_a_crc_are_stored_blocks_of_deflate(size: i
     assert data[:4096] in blob  # the bytes themselves, framed
     blocks = max(1, -(-size // 65_535))
     assert size < info.compress_size <= size + 5 * (blocks + 1)
+
+
+def test_whole_files_deflated_on_a_pool_keep_their_order_among_other_entries() -> None:
+    """Held while they are deflated, and written with their CRC-32 and sizes up front."""
+    files = {f"f{n:03}.txt": (b"line %d\n" % n) * (n * 50) for n in range(40)}
+    buffer = io.BytesIO()
+    with ThreadPoolExecutor(2) as pool:
+        writer = ZipWriter(buffer.write, pool=pool, in_flight=3)
+        for index, (name, data) in enumerate(files.items()):
+            writer.add_file(name, MOMENT, memoryview(bytearray(data)), compress=index % 3 != 0)
+            if index == 10:
+                writer.add_dir("folder/", MOMENT)
+            if index == 20:
+                streamed = writer.open_entry("streamed.txt", MOMENT, 0, True)
+                streamed.write(b"streamed " * 10_000)
+                streamed.close()
+        size = writer.close()
+    blob = buffer.getvalue()
+    assert size == len(blob)
+    with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+        names = archive.namelist()
+        held = [info for info in archive.infolist() if info.filename in files]
+        assert all(archive.read(name) == data for name, data in files.items())
+    expected = list(files)
+    expected.insert(11, "folder/")
+    expected.insert(22, "streamed.txt")
+    assert names == expected
+    assert {info.compress_type for info in held} == {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}
+    assert not any(info.flag_bits & 0x08 for info in held)
 
 
 @pytest.mark.parametrize("actual", [b"changed!!!!", b"short"])
