@@ -38,6 +38,11 @@ from filegate.archive.zipformat import (
     local_header,
 )
 
+# Small files are many and quick to deflate: more of them are held, so the pool's threads
+# are not left waiting while the next ones are read.
+_HELD_BYTES_PER_SLOT = 1024 * 1024
+_HELD_FILES_PER_SLOT = 16
+
 
 @dataclass(frozen=True, slots=True)
 class _Held:
@@ -60,7 +65,8 @@ def _done(value: bytes) -> Future[bytes]:
 class ZipWriter:
     """Writes one ZIP archive into ``sink``; call ``add_dir``/``add_file``/``open_entry`` then
     ``close``. Given a ``pool``, deflating runs on its threads: the chunks of a streamed entry,
-    and whole files while the next ones are read (at most ``in_flight`` of either wait)."""
+    and whole files while the next ones are read. At most ``in_flight`` chunks of an entry wait,
+    and whole files up to as many megabytes (and 16 times as many files)."""
 
     def __init__(
         self,
@@ -76,6 +82,7 @@ class ZipWriter:
         self._pool = pool
         self._in_flight = in_flight
         self._held: collections.deque[_Held] = collections.deque()
+        self._held_bytes = 0
 
     @property
     def offset(self) -> int:
@@ -167,13 +174,17 @@ class ZipWriter:
         else:
             held = _done(deflate_whole(bytes(data), self._deflate_level))
         self._held.append(_Held(name, modified, len(data), DEFLATED if compress else STORED, crc, held))
-        self._release_held(keep=self._in_flight)
+        self._held_bytes += len(data)
+        self._release_held(self._in_flight * _HELD_BYTES_PER_SLOT, self._in_flight * _HELD_FILES_PER_SLOT)
 
-    def _release_held(self, keep: int = 0) -> None:
+    def _release_held(self, keep_bytes: int = 0, keep_files: int = 0) -> None:
         """Write the held files that are ready, in order, and wait for the oldest while more
-        than ``keep`` are held."""
-        while self._held and (len(self._held) > keep or self._held[0].data.done()):
+        than ``keep_files`` or ``keep_bytes`` are held."""
+        while self._held and (
+            len(self._held) > keep_files or self._held_bytes > keep_bytes or self._held[0].data.done()
+        ):
             held = self._held.popleft()
+            self._held_bytes -= held.size
             self._write_whole(held.name, held.modified, held.method, held.crc, held.size, held.data.result())
 
     def _write_whole(
