@@ -92,6 +92,14 @@ bench-page: install tools ## The page in headless Chromium: Download pressed →
 bench-control: install tools ## The control plane under load: POST /download at queue depths, SSE with 2,000 listeners
 	$(PY) bench/control.py
 
+.PHONY: bench-s3
+bench-s3: install tools ## S3 builds (moto) against the server's own multipart upload; GET bytes per archived byte
+	$(PY) bench/s3.py
+
+.PHONY: bench-deflate
+bench-deflate: install tools ## compression deflate on text: the builder against zip -6 (speed and size)
+	$(PY) bench/deflate_text.py
+
 .PHONY: clean
 clean: ## Remove the virtualenv, caches and local data
 	rm -rf $(VENV) $(LOWEST) .mypy_cache .ruff_cache .pytest_cache data .run

@@ -422,7 +422,17 @@ def children_of(pid: int) -> list[int]:
 class Filegate:
     """A private redis-server, one Celery worker and one uvicorn, all stopped by ``close``."""
 
-    def __init__(self, root: Path, out_dir: Path, workdir: Path, pool: str) -> None:
+    def __init__(
+        self,
+        root: Path,
+        out_dir: Path,
+        workdir: Path,
+        pool: str,
+        extra_env: dict[str, str] | None = None,
+        worker_env: dict[str, str] | None = None,
+    ) -> None:
+        self.extra_env = extra_env or {}
+        self.worker_env = worker_env or {}
         self.root = root
         self.out_dir = out_dir
         self.workdir = workdir
@@ -479,11 +489,12 @@ class Filegate:
                 "FILEGATE_ADMIN_TOKEN": ADMIN_TOKEN,
                 # Measured here: the builds, not the rate limit.
                 "FILEGATE_RATE_DOWNLOADS": "1000000/minute",
+                **self.extra_env,
             }
         )
         worker_args = [sys.executable, "-m", "celery", "-A", "filegate.worker", "worker", "-Q", "downloads"]
         worker_args += ["--pool", self.pool, "--concurrency", "1", "--without-mingle", "--without-gossip"]
-        self.worker = self._spawn([*worker_args, "-l", "INFO"], "worker.log", env)
+        self.worker = self._spawn([*worker_args, "-l", "INFO"], "worker.log", {**env, **self.worker_env})
         worker_log = self.workdir / "worker.log"
         self._wait_until(lambda: b" ready." in worker_log.read_bytes(), self.worker, "worker.log")
 
