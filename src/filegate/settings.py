@@ -103,6 +103,13 @@ class Settings(BaseSettings):
     s3_part_size: SizeBytes = Field(
         16 * 1024**2, description="Multipart upload part size (bounds memory per build)."
     )
+    s3_upload_concurrency: int = Field(
+        4,
+        ge=1,
+        le=32,
+        description="Parts of an archive uploaded at once while the build goes on; a build holds "
+        "this many parts plus one in memory.",
+    )
     min_split_size: SizeBytes = Field(10 * 1000**2, description="Smallest split size a request may ask for.")
     default_split_size: OptionalSizeBytes = Field(
         None, description="Split size for requests that name none; empty means one ZIP."

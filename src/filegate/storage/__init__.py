@@ -25,6 +25,7 @@ def build_storage(settings: Settings) -> Storage:
             source_bucket=settings.s3_source_bucket,
             output_bucket=settings.s3_output_bucket,
             part_size=settings.s3_part_size,
+            upload_concurrency=settings.s3_upload_concurrency,
             probe_client=make_client(
                 settings.s3_endpoint,
                 settings.s3_access_key,

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import mimetypes
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import urllib3
 from minio import Minio
-from minio.datatypes import Object, Part
+from minio.datatypes import Object
 from minio.error import S3Error
 from urllib3.exceptions import HTTPError
 
@@ -26,11 +26,11 @@ from filegate.storage.base import (
     SourceStream,
     Storage,
     StorageUnavailable,
-    StoredOutput,
 )
 from filegate.storage.disposition import content_disposition
 from filegate.storage.minio_internals import MultipartUploads
 from filegate.storage.s3_listing import MISSING_CODES, S3FolderListing
+from filegate.storage.s3_output import S3OutputWriter
 
 # SigV4 presigned URLs are valid for at most seven days.
 MAX_PRESIGN = timedelta(days=7)
@@ -92,56 +92,6 @@ class S3SourceStream(SourceStream):
         self._response.release_conn()
 
 
-class S3OutputWriter(OutputWriter):
-    """A multipart upload that holds at most one part in memory; aborted on failure."""
-
-    def __init__(self, client: Minio, bucket: str, key: str, part_size: int) -> None:
-        self._client = client
-        self._uploads = MultipartUploads(client, bucket)
-        self._bucket = bucket
-        self._key = key
-        self._part_size = part_size
-        self._buffer = bytearray()
-        self._upload_id: str | None = None
-        self._parts: list[Part] = []
-        self._size = 0
-
-    def write(self, data: bytes | memoryview) -> None:
-        self._buffer += data
-        self._size += len(data)
-        while len(self._buffer) >= self._part_size:
-            self._upload_part(bytes(self._buffer[: self._part_size]))
-            del self._buffer[: self._part_size]
-
-    def _upload_part(self, data: bytes) -> None:
-        if self._upload_id is None:
-            self._upload_id = self._uploads.create(self._key, "application/zip")
-        self._parts.append(self._uploads.upload_part(self._key, self._upload_id, len(self._parts) + 1, data))
-
-    def commit(self) -> StoredOutput:
-        if self._upload_id is None:
-            self._client.put_object(
-                self._bucket,
-                self._key,
-                io.BytesIO(self._buffer),
-                len(self._buffer),
-                content_type="application/zip",
-            )
-        else:
-            if self._buffer:
-                self._upload_part(bytes(self._buffer))
-            self._uploads.complete(self._key, self._upload_id, self._parts)
-        self._buffer = bytearray()
-        return StoredOutput(key=self._key, size=self._size)
-
-    def abort(self) -> None:
-        self._buffer = bytearray()
-        if self._upload_id is not None:
-            # discard_incomplete may have removed it already: abort() takes that as done.
-            self._uploads.abort(self._key, self._upload_id)
-            self._upload_id = None
-
-
 class S3Storage(Storage):
     path_limits = PathLimits(name_bytes=1024, path_bytes=1024)
     """An object key is at most 1,024 bytes of UTF-8."""
@@ -154,6 +104,7 @@ class S3Storage(Storage):
         output_bucket: str,
         part_size: int,
         probe_client: Minio | None = None,
+        upload_concurrency: int = 4,
     ) -> None:
         self._client = client
         self._probe = probe_client or client
@@ -161,6 +112,10 @@ class S3Storage(Storage):
         self.source_bucket = source_bucket
         self.output_bucket = output_bucket
         self._part_size = part_size
+        self._upload_concurrency = upload_concurrency
+        # Made on first use, in the process that builds: threads do not survive a fork, and
+        # Celery's prefork pool forks its children after the worker has made its clients.
+        self._uploader: ThreadPoolExecutor | None = None
         self._versioned: bool | None = None
         self._listing = S3FolderListing(client, source_bucket)
         self._output_uploads = MultipartUploads(client, output_bucket)
@@ -253,7 +208,13 @@ class S3Storage(Storage):
         return S3SourceStream(self._client, self.source_bucket, entry)
 
     def create_output(self, key: str) -> OutputWriter:
-        return S3OutputWriter(self._client, self.output_bucket, key, self._part_size)
+        if self._uploader is None:
+            self._uploader = ThreadPoolExecutor(
+                self._upload_concurrency, thread_name_prefix="filegate-s3-upload"
+            )
+        return S3OutputWriter(
+            self._client, self.output_bucket, key, self._part_size, self._uploader, self._upload_concurrency
+        )
 
     def discard_incomplete(self, key: str) -> None:
         for upload in list(self._output_uploads.incomplete(prefix=key)):
