@@ -147,3 +147,16 @@ def test_wait_ready_raises_with_the_reason_of_a_cancelled_ticket(local_deploymen
     finally:
         local_deployment.service.start_worker()
     assert raised.value.status == "cancelled"
+
+
+def test_following_a_released_ticket_raises_gone(local_deployment: Deployment) -> None:
+    root, _ = _sources(local_deployment, count=1)
+    with _client(local_deployment) as client:
+        ticket = client.create_download([f"{root}/"], archive="zip")
+        client.wait_ready(ticket.ticket_id)
+        assert client.cancel(ticket.ticket_id).status == "expired"
+        with pytest.raises(ApiError) as raised:
+            client.wait(ticket.ticket_id)
+
+    assert (raised.value.status_code, raised.value.error) == (410, "gone")
+    assert raised.value.body["ticket_id"] == ticket.ticket_id
