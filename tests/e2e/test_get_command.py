@@ -281,7 +281,7 @@ def test_version_prints_the_package_version(tmp_path: Path) -> None:
 def test_a_server_without_its_redis_gives_one_line_and_exit_3(tmp_path: Path) -> None:
     (tmp_path / "files").mkdir()
     with redis_server(tmp_path) as redis_url:
-        service = Service(service_env(f"{redis_url}/0", tmp_path, FILEGATE_AUTH="off"), tmp_path)
+        service = Service(service_env(f"{redis_url}/16", tmp_path, FILEGATE_AUTH="off"), tmp_path)
         service.start_api()
     try:  # Redis has stopped; the API goes on without it
         done = _run(None, tmp_path, "get", "anything", "--server", service.base_url)
