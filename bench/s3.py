@@ -11,6 +11,9 @@ the same server does for a plain client in the same run:
 - "streaming copy": every source fetched with get_object and written into one multipart
   upload as it streams (one part at a time; 4 parts in flight);
 - filegate store, POST→ready (a private redis-server, one Celery worker, uvicorn, all on S3).
+The baselines and the worker reach moto through a proxy, which can hold every request
+--rtt-ms, as a store across a network does (moto answers on loopback at once, but serves one
+request at a time, so concurrency only pays here once round trips are added).
 GET bytes per archived byte: the worker talks to the server through a proxy here that counts
 the bytes coming back, over the source bytes; answers to uploads are a few hundred bytes each.
 """
@@ -65,10 +68,13 @@ def moto(workdir: Path) -> Iterator[str]:
 
 
 class CountingProxy:
-    """A TCP proxy to ``port`` on loopback that counts the bytes the server sends back."""
+    """A TCP proxy to ``port`` on loopback that counts the bytes the server sends back, and
+    holds each request ``rtt_seconds`` (the first bytes a client sends after an answer), as a
+    store across a network would."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, rtt_seconds: float = 0.0) -> None:
         self.target = port
+        self.rtt_seconds = rtt_seconds
         self.received = 0
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
@@ -78,14 +84,22 @@ class CountingProxy:
         while True:
             client, _ = self._listener.accept()
             server = socket.create_connection(("127.0.0.1", self.target))
-            threading.Thread(target=self._pipe, args=(client, server, False), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(server, client, True), daemon=True).start()
+            answered = threading.Event()
+            answered.set()
+            threading.Thread(target=self._pipe, args=(client, server, False, answered), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(server, client, True, answered), daemon=True).start()
 
-    def _pipe(self, source: socket.socket, target: socket.socket, counted: bool) -> None:
+    def _pipe(
+        self, source: socket.socket, target: socket.socket, counted: bool, answered: threading.Event
+    ) -> None:
         with contextlib.suppress(OSError):
             while data := source.recv(1024 * 1024):
                 if counted:
                     self.received += len(data)
+                    answered.set()
+                elif answered.is_set():  # a new request on this connection
+                    answered.clear()
+                    time.sleep(self.rtt_seconds)
                 target.sendall(data)
         with contextlib.suppress(OSError):
             target.shutdown(socket.SHUT_WR)
@@ -158,6 +172,9 @@ def main() -> None:
     parser.add_argument("--large-mib", type=int, default=128)
     parser.add_argument("--small", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument(
+        "--rtt-ms", type=float, default=0.0, help="hold each request this long, for every client (a network)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch, moto(Path(scratch)) as endpoint:
         workdir = Path(scratch)
@@ -167,7 +184,9 @@ def main() -> None:
         client.make_bucket("outputs")
         client.make_bucket("copies")
         sets = upload_sources(client, "sources", args.large_mib, args.small)
-        proxy = CountingProxy(int(endpoint.rsplit(":", 1)[1]))
+        proxy = CountingProxy(int(endpoint.rsplit(":", 1)[1]), args.rtt_ms / 1000)
+        # The baselines and filegate's worker reach the server the same way: through the proxy.
+        client = Minio(f"127.0.0.1:{proxy.port}", "bench", "bench-secret", secure=False, region="us-east-1")
         service = Filegate(
             workdir / "unused-root",
             workdir / "unused-out",
@@ -185,7 +204,10 @@ def main() -> None:
         )
         service.start()
         try:
-            print(f"moto at {endpoint}; part size {PART_SIZE // MIB} MiB; load {os.getloadavg()[0]:.2f}\n")
+            print(
+                f"moto at {endpoint}; part size {PART_SIZE // MIB} MiB; {args.rtt_ms:g} ms per request;"
+                f" load {os.getloadavg()[0]:.2f}\n"
+            )
             for name, (paths, total) in sets.items():
                 upload = {
                     n: min(multipart_upload(client, "copies", total, n) for _ in range(args.repeat))

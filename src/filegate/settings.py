@@ -110,6 +110,13 @@ class Settings(BaseSettings):
         description="Parts of an archive uploaded at once while the build goes on; a build holds "
         "this many parts plus one in memory.",
     )
+    s3_fetch_ahead: int = Field(
+        8,
+        ge=0,
+        le=64,
+        description="Small sources (under 1 MiB) a build reads at once ahead of the one it writes; "
+        "0 reads one at a time.",
+    )
     min_split_size: SizeBytes = Field(10 * 1000**2, description="Smallest split size a request may ask for.")
     default_split_size: OptionalSizeBytes = Field(
         None, description="Split size for requests that name none; empty means one ZIP."

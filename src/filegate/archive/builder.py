@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from filegate.archive.compression import should_deflate
 from filegate.archive.integrity import manifest_document, write_manifest
 from filegate.archive.parts import PlannedPart, part_name
+from filegate.archive.prefetch import Prefetcher
 from filegate.archive.record import Part
 from filegate.archive.zipwriter import EntryMismatch, ZipWriter
 from filegate.snapshot.manifest import ManifestEntry
@@ -153,7 +155,9 @@ class _PartBuilder:
         progress: Progress,
         on_progress: ProgressCallback,
         should_stop: StopCheck = never,
+        prefetcher: Prefetcher | None = None,
     ) -> None:
+        self._prefetcher = prefetcher
         self._should_stop = should_stop
         self._storage = storage
         self._writer = writer
@@ -186,6 +190,14 @@ class _PartBuilder:
 
     def _add_file(self, entry: ManifestEntry) -> None:
         source = entry.source
+        fetched = self._prefetcher.take(entry) if self._prefetcher is not None else None
+        if fetched is not None:
+            compress = should_deflate(entry.name, self._compression, fetched)
+            self._writer.add_file(entry.name, source.modified, fetched, compress)
+            self._progress.bytes_done += len(fetched)
+            if self._should_stop():
+                raise BuildCancelled
+            return
         with self._storage.open_source(source) as stream:
             slot, buffer = self._ring.take()
             first = buffer[: _read_full(stream, buffer)]
@@ -229,6 +241,7 @@ class _Run:
     on_progress: ProgressCallback
     hasher: ThreadPoolExecutor
     deflater: ThreadPoolExecutor
+    fetcher: ThreadPoolExecutor | None
     ring: _BufferRing
     should_stop: StopCheck
 
@@ -238,6 +251,10 @@ class _Run:
         with self.storage.create_output(key) as output:
             sink = PartSink(output, self.hasher)
             writer = ZipWriter(sink, pool=self.deflater, in_flight=2 * DEFLATE_THREADS)
+            prefetcher = None
+            if self.fetcher is not None:
+                ahead = self.storage.small_files_fetched_ahead
+                prefetcher = Prefetcher(self.storage, planned.entries, self.fetcher, ahead)
             builder = _PartBuilder(
                 self.storage,
                 writer,
@@ -247,9 +264,14 @@ class _Run:
                 self.progress,
                 self.on_progress,
                 self.should_stop,
+                prefetcher,
             )
-            for entry in planned.entries:
-                builder.add(entry)
+            try:
+                for entry in planned.entries:
+                    builder.add(entry)
+            finally:
+                if prefetcher is not None:
+                    prefetcher.cancel()
             size = writer.close()
             sha256 = sink.finish()
             output.commit()
@@ -257,6 +279,16 @@ class _Run:
 
 
 MAX_PART_ATTEMPTS = 3
+
+
+@contextlib.contextmanager
+def _fetcher(storage: Storage) -> Iterator[ThreadPoolExecutor | None]:
+    """Threads that read small sources ahead, on stores where a read waits on the network."""
+    if storage.small_files_fetched_ahead <= 0:
+        yield None
+        return
+    with ThreadPoolExecutor(storage.small_files_fetched_ahead, thread_name_prefix="filegate-fetch") as pool:
+        yield pool
 
 
 def refresh_entries(
@@ -311,10 +343,11 @@ def build_parts(
         with (
             ThreadPoolExecutor(1, thread_name_prefix="filegate-sha256") as hasher,
             ThreadPoolExecutor(DEFLATE_THREADS, thread_name_prefix="filegate-deflate") as deflater,
+            _fetcher(storage) as fetcher,
         ):
             run = _Run(
                 storage, base_name, key_prefix, compression, len(plan), progress, on_progress, hasher,
-                deflater, _BufferRing(), should_stop,
+                deflater, fetcher, _BufferRing(), should_stop,
             )  # fmt: skip
             for planned in plan:
                 progress.part = planned.number

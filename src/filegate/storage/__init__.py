@@ -26,6 +26,7 @@ def build_storage(settings: Settings) -> Storage:
             output_bucket=settings.s3_output_bucket,
             part_size=settings.s3_part_size,
             upload_concurrency=settings.s3_upload_concurrency,
+            small_files_fetched_ahead=settings.s3_fetch_ahead,
             probe_client=make_client(
                 settings.s3_endpoint,
                 settings.s3_access_key,

@@ -185,6 +185,10 @@ class Storage(abc.ABC):
     """The longest path the store can hold: a longer one is refused as malformed (422), not
     looked up (the lookup would fail with ENAMETOOLONG, or find nothing)."""
 
+    small_files_fetched_ahead: int = 0
+    """How many small sources a build reads ahead, at once, while it writes earlier ones: each
+    read of a network store waits on a round trip, a local one does not."""
+
     metadata_is_local: bool = False
     """``stat`` and ``output_exists`` are system calls of microseconds, not network requests: the
     API may make a few on its event loop instead of paying for the hop to a thread."""

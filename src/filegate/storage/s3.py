@@ -105,6 +105,7 @@ class S3Storage(Storage):
         part_size: int,
         probe_client: Minio | None = None,
         upload_concurrency: int = 4,
+        small_files_fetched_ahead: int = 8,
     ) -> None:
         self._client = client
         self._probe = probe_client or client
@@ -113,6 +114,7 @@ class S3Storage(Storage):
         self.output_bucket = output_bucket
         self._part_size = part_size
         self._upload_concurrency = upload_concurrency
+        self.small_files_fetched_ahead = small_files_fetched_ahead
         # Made on first use, in the process that builds: threads do not survive a fork, and
         # Celery's prefork pool forks its children after the worker has made its clients.
         self._uploader: ThreadPoolExecutor | None = None

@@ -27,10 +27,12 @@ from tests.readers import check_unzip, check_zipfile
 LIMITS = SnapshotLimits(max_files=1000, max_total_size=10**9)
 
 
-@pytest.fixture
-def storage(tmp_path: Path) -> LocalStorage:
+@pytest.fixture(params=[0, 4], ids=["one-by-one", "fetched-ahead"])
+def storage(tmp_path: Path, request: pytest.FixtureRequest) -> LocalStorage:
+    """The local store, its small files read one at a time as it does, or ahead as S3 does."""
     (tmp_path / "files").mkdir()
     store = LocalStorage(tmp_path / "files", tmp_path / "archives", "http://127.0.0.1:1", "secret")
+    store.small_files_fetched_ahead = request.param
     store.prepare()
     return store
 
@@ -160,11 +162,14 @@ class _CountingStorage(LocalStorage):
         return _CountedStream(super().open_source(entry), self.counts, entry.path)
 
 
+@pytest.mark.parametrize("ahead", [0, 3])
 @pytest.mark.parametrize("compression", ["store", "auto", "deflate"])
-def test_every_source_byte_is_read_once(tmp_path: Path, compression: str) -> None:
+def test_every_source_byte_is_read_once(tmp_path: Path, compression: str, ahead: int) -> None:
     """Large files left uncompressed too: they become deflate made of stored blocks, whose CRC-32
-    follows the data, instead of being read once for the CRC and again into the archive."""
+    follows the data, instead of being read once for the CRC and again into the archive. Small
+    files read ahead are read once as well, and keep their place."""
     storage = _CountingStorage(tmp_path / "files", tmp_path / "archives", "http://127.0.0.1:1", "secret")
+    storage.small_files_fetched_ahead = ahead
     storage.prepare()
     storage.counts = {}
     sources = {
@@ -172,15 +177,18 @@ def test_every_source_byte_is_read_once(tmp_path: Path, compression: str) -> Non
         "big/film.mp4": os.urandom(2 * 1024 * 1024),
         "big/notes.txt": b"a line of text\n" * 200_000,
         "big/small.jpg": os.urandom(4000),
+        **{f"big/many/{n:02}.txt": b"small %d " % n * n for n in range(12)},
     }
     for path, data in sources.items():
         _put(storage, path, data)
     parts, _ = _build(storage, plan_parts(_snapshot(storage, "big/"), None), compression)
 
     assert storage.counts == {path: len(data) for path, data in sources.items()}
-    _check_part(storage, parts[0], {"big/": b"", **sources})
+    _check_part(storage, parts[0], {"big/": b"", "big/many/": b"", **sources})
     with zipfile.ZipFile(storage.output_path(parts[0].key)) as archive:
         noise = archive.getinfo("big/noise.bin")
+        names = archive.namelist()
+    assert names == sorted(names)  # the manifest's order: folders before what they hold
     if compression == "deflate":
         assert noise.compress_size <= noise.file_size * 1.001  # incompressible data does not grow much
     else:
