@@ -35,7 +35,7 @@ def make_sets() -> dict[str, Path]:
     files = DATA / "files"
     large = DATA / "large"
     if not files.exists():
-        for source in sorted(stdlib.rglob("*.py")):
+        for source in sorted(path for path in stdlib.rglob("*.py") if "site-packages" not in path.parts):
             target = files / source.relative_to(stdlib)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)

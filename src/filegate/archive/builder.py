@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from filegate.archive.buffers import BufferRing, PartSink, read_full
 from filegate.archive.compression import should_deflate
 from filegate.archive.integrity import manifest_document, write_manifest
 from filegate.archive.parts import PlannedPart, part_name
@@ -17,18 +17,10 @@ from filegate.archive.prefetch import Prefetcher
 from filegate.archive.record import Part
 from filegate.archive.zipwriter import EntryMismatch, ZipWriter
 from filegate.snapshot.manifest import ManifestEntry
-from filegate.storage.base import OutputWriter, SourceChanged, SourceStream, Storage
+from filegate.storage.base import SourceChanged, SourceStream, Storage
 
 log = logging.getLogger(__name__)
 
-CHUNK_SIZE = 1024 * 1024
-# Sources are read into a ring of reused buffers: fresh memory for every
-# chunk costs more than copying it on these machines.
-RING_SIZE = 4
-# Writes smaller than this (headers, small files) are gathered first, so
-# thousands of small entries do not mean thousands of tiny writes and hash calls.
-COALESCE_BELOW = 64 * 1024
-COALESCE_FLUSH = 1024 * 1024
 # Deflate runs on every core (zlib-ng releases the GIL): chunks of a large file, and small
 # files while the next ones are read; twice as many wait at most.
 DEFLATE_THREADS = max(1, min(8, os.cpu_count() or 1))
@@ -68,80 +60,6 @@ def never() -> bool:
     return False
 
 
-class PartSink:
-    """Writes one part to the output while a helper thread computes its SHA-256, in order.
-
-    hashlib releases the GIL on large updates, so hashing runs on the second
-    core while this thread reads, computes CRC-32 and writes: the SHA-256
-    comes from the bytes as they stream by, never from a second read.
-    """
-
-    def __init__(self, output: OutputWriter, hasher: ThreadPoolExecutor) -> None:
-        self._output = output
-        self._hasher = hasher
-        self._sha256 = hashlib.sha256()
-        self._pending = bytearray()
-        self.last_hash: Future[None] | None = None
-
-    def __call__(self, data: bytes | memoryview) -> None:
-        if len(data) < COALESCE_BELOW:
-            self._pending += data
-            if len(self._pending) >= COALESCE_FLUSH:
-                self._flush()
-            return
-        self._flush()
-        self._send(data)
-
-    def _flush(self) -> None:
-        if self._pending:
-            gathered = bytes(self._pending)
-            self._pending.clear()
-            self._send(gathered)
-
-    def _send(self, data: bytes | memoryview) -> None:
-        self.last_hash = self._hasher.submit(self._sha256.update, data)
-        self._output.write(data)
-
-    def finish(self) -> str:
-        """Write what is gathered and return the part's SHA-256 once every update is in."""
-        self._flush()
-        if self.last_hash is not None:
-            self.last_hash.result()
-        return self._sha256.hexdigest()
-
-
-class _BufferRing:
-    """Reusable read buffers; a buffer is refilled only once the hasher is done with it."""
-
-    def __init__(self) -> None:
-        self._buffers = [bytearray(CHUNK_SIZE) for _ in range(RING_SIZE)]
-        self._in_use: list[Future[None] | None] = [None] * RING_SIZE
-        self._next = 0
-
-    def take(self) -> tuple[int, memoryview]:
-        slot = self._next
-        self._next = (slot + 1) % RING_SIZE
-        busy = self._in_use[slot]
-        if busy is not None:
-            busy.result()
-            self._in_use[slot] = None
-        return slot, memoryview(self._buffers[slot])
-
-    def hold(self, slot: int, until: Future[None] | None) -> None:
-        self._in_use[slot] = until
-
-
-def _read_full(stream: SourceStream, view: memoryview) -> int:
-    """Fill ``view`` unless the source ends first; a network read may return less than asked."""
-    total = 0
-    while total < len(view):
-        count = stream.readinto(view[total:])
-        if not count:
-            break
-        total += count
-    return total
-
-
 class _PartBuilder:
     """Writes the entries of one part; ``progress`` is shared across parts."""
 
@@ -150,7 +68,7 @@ class _PartBuilder:
         storage: Storage,
         writer: ZipWriter,
         sink: PartSink,
-        ring: _BufferRing,
+        ring: BufferRing,
         compression: str,
         progress: Progress,
         on_progress: ProgressCallback,
@@ -200,7 +118,7 @@ class _PartBuilder:
             return
         with self._storage.open_source(source) as stream:
             slot, buffer = self._ring.take()
-            first = buffer[: _read_full(stream, buffer)]
+            first = buffer[: read_full(stream, buffer)]
             compress = should_deflate(entry.name, self._compression, first)
             if len(first) < len(buffer):
                 # A small file is whole in memory: stored or deflated, with its CRC-32 and sizes
@@ -225,7 +143,7 @@ class _PartBuilder:
         while chunk:
             self._emit(write, slot, chunk)
             slot, buffer = self._ring.take()
-            chunk = buffer[: _read_full(stream, buffer)]
+            chunk = buffer[: read_full(stream, buffer)]
 
 
 @dataclass(slots=True)
@@ -242,7 +160,7 @@ class _Run:
     hasher: ThreadPoolExecutor
     deflater: ThreadPoolExecutor
     fetcher: ThreadPoolExecutor | None
-    ring: _BufferRing
+    ring: BufferRing
     should_stop: StopCheck
 
     def write_part(self, planned: PlannedPart) -> Part:
@@ -347,7 +265,7 @@ def build_parts(
         ):
             run = _Run(
                 storage, base_name, key_prefix, compression, len(plan), progress, on_progress, hasher,
-                deflater, fetcher, _BufferRing(), should_stop,
+                deflater, fetcher, BufferRing(), should_stop,
             )  # fmt: skip
             for planned in plan:
                 progress.part = planned.number
