@@ -17,6 +17,7 @@ from kombu import Exchange, Queue
 
 from filegate.archive.registry import BuildRegistry
 from filegate.connections import sync_redis
+from filegate.expiry.schedule import SweepOffers
 from filegate.health.checks import startup_checks
 from filegate.licence.check import LicenceCheck
 from filegate.logs import JsonFormatter
@@ -69,6 +70,7 @@ def create_celery_app(settings: Settings) -> Celery:
             "sweep-expired-archives": {
                 "task": SWEEP_TASK,
                 "schedule": float(settings.sweep_interval),
+                "kwargs": {"scheduled": True},
                 "options": {"queue": CLEANUP_QUEUE, "expires": float(settings.sweep_interval)},
             }
         },
@@ -110,7 +112,31 @@ def _log_format(logger: logging.Logger, **_: Any) -> None:
     logging.getLogger("filegate").setLevel(settings.log_level.upper())
 
 
+def _offer_sweeps(sender: Any = None, **_: Any) -> None:
+    """A worker of the cleanup queue offers the sweep every interval: no single beat needed."""
+    app = getattr(sender, "app", None)
+    settings: Settings | None = getattr(app, "filegate_settings", None)
+    if app is None or settings is None or CLEANUP_QUEUE not in app.amqp.queues.consume_from:
+        return
+    interval = settings.sweep_interval
+
+    def offer() -> None:
+        app.send_task(SWEEP_TASK, kwargs={"scheduled": True}, queue=CLEANUP_QUEUE, expires=float(interval))
+
+    offers = SweepOffers(interval, offer)
+    offers.start()
+    app.filegate_sweep_offers = offers
+
+
+def _stop_offering(sender: Any = None, **_: Any) -> None:
+    offers: SweepOffers | None = getattr(getattr(sender, "app", None), "filegate_sweep_offers", None)
+    if offers is not None:
+        offers.stop()
+
+
 signals.celeryd_after_setup.connect(_check_dependencies, weak=False, dispatch_uid="filegate-startup-checks")
+signals.worker_ready.connect(_offer_sweeps, weak=False, dispatch_uid="filegate-sweep-offers")
+signals.worker_shutdown.connect(_stop_offering, weak=False, dispatch_uid="filegate-sweep-offers-stop")
 signals.after_setup_logger.connect(_log_format, weak=False, dispatch_uid="filegate-log-format")
 signals.after_setup_task_logger.connect(_log_format, weak=False, dispatch_uid="filegate-task-log-format")
 

@@ -81,14 +81,17 @@ def _log_end(log: Path) -> int:
 
 def _sweeps_run(deployment: Deployment, since: int) -> list[dict[str, Any]]:
     """Sweeps the cleanup worker received past byte ``since`` of its log (so started after that
-    moment) and finished, each as its log line's data (``return_value``: builds handed to deletion)."""
+    moment) and ran, each as its log line's data (``return_value``: builds handed to deletion).
+    A sweep offered again in an interval that had one ends at once, returning None: not counted."""
     lines = _log_lines(deployment.service.workdir / "cleanup.log", since)
     sweeps = [line for line in lines if line.get("message", "").startswith("Task filegate.sweep[")]
     received = {line["data"]["id"] for line in sweeps if line["message"].endswith("] received")}
     return [
         line["data"]
         for line in sweeps
-        if "] succeeded in " in line["message"] and line["data"]["id"] in received
+        if "] succeeded in " in line["message"]
+        and line["data"]["id"] in received
+        and line["data"].get("return_value") != "None"
     ]
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import Task, shared_task
 
+from filegate.expiry.schedule import claim_sweep
 from filegate.expiry.service import ExpiryService
 from filegate.worker import CLEANUP_QUEUE, DELETE_TASK, worker_context
+
+log = logging.getLogger(__name__)
 
 
 def _service(task: Task) -> ExpiryService:
@@ -17,7 +22,15 @@ def _service(task: Task) -> ExpiryService:
 
 
 @shared_task(name="filegate.sweep", bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
-def sweep(self: Task) -> int:
+def sweep(self: Task, scheduled: bool = False) -> int | None:
+    """A sweep; a ``scheduled`` one runs once an interval, however many workers (and beats)
+    offer it, and the others return None. One asked for (by a release) always runs."""
+    if scheduled:
+        context = worker_context(self.app)
+        slot = claim_sweep(context.redis, context.settings.sweep_interval)
+        if slot is None:
+            return None
+        log.info("sweep of interval %d", slot, extra={"sweep_interval": slot})
     handed = _service(self).sweep(
         lambda build_id: self.app.send_task(DELETE_TASK, args=[build_id], queue=CLEANUP_QUEUE)
     )

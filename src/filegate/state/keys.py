@@ -161,3 +161,8 @@ def lua_key_functions() -> str:
 def lua_shared_keys() -> str:
     """Lua for the scripts that take the shared keys: a local name for each of KEYS[1..7]."""
     return "".join(f"local {name} = KEYS[{i}]\n" for i, name in enumerate(_SHARED_NAMES, start=1))
+
+
+def sweep_slot(slot: int) -> str:
+    """Taken by the one sweep that runs in interval number ``slot`` (see expiry/schedule.py)."""
+    return f"{PREFIX}sweep:slot:{slot}"
