@@ -20,7 +20,7 @@ from filegate.auth.service import AuthService
 from filegate.auth.store import AuthStore
 from filegate.body_limit import BodyLimitMiddleware
 from filegate.browse.router import router as browse_router
-from filegate.connections import async_redis
+from filegate.connections import async_redis, close_async_redis, sentinels_of
 from filegate.contract.docs import router as docs_router
 from filegate.contract.openapi import API_DESCRIPTION, build_openapi
 from filegate.cors import FilegateCORS
@@ -74,9 +74,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        client = async_redis(settings.redis_url, max_connections=settings.redis_max_connections)
+        sentinels = sentinels_of(settings)
+        client = async_redis(
+            settings.redis_url, max_connections=settings.redis_max_connections, sentinels=sentinels
+        )
         # The hub's XREAD blocks: its connection must not time out first.
-        hub_client = async_redis(settings.redis_url, socket_timeout=None)
+        hub_client = async_redis(settings.redis_url, socket_timeout=None, sentinels=sentinels)
         storage = build_storage(settings)
         celery_app = create_celery_app(settings)
         # Refuses to start (naming what to fix) when a dependency stays unreachable.
@@ -120,8 +123,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await hub.close()
             await state.aclose()
-            await client.aclose()
-            await hub_client.aclose()
+            await close_async_redis(client)
+            await close_async_redis(hub_client)
             celery_app.close()
 
     app = FastAPI(

@@ -47,6 +47,23 @@ def _parse_origins(value: object) -> object:
 
 
 OriginList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_parse_origins)]
+
+
+def _parse_sentinels(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    sentinels = []
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        host, _, port = item.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{item!r} is not host:port, like 10.0.0.5:26379")
+        sentinels.append((host.strip("[]"), int(port)))
+    return tuple(sentinels)
+
+
+SentinelList = Annotated[tuple[tuple[str, int], ...], NoDecode, BeforeValidator(_parse_sentinels)]
 HostList = Annotated[
     tuple[str, ...],
     NoDecode,
@@ -82,6 +99,14 @@ class Settings(BaseSettings):
         ge=2,
         description="Redis connections one API process opens at most; past it a request waits "
         "for a free one (up to 10 s) instead of failing.",
+    )
+    redis_sentinels: SentinelList = Field(
+        (),
+        description="Redis Sentinels (host:port, comma separated) asked for the primary; then "
+        "FILEGATE_REDIS_URL gives only the database and credentials. Empty: no Sentinel.",
+    )
+    redis_sentinel_master: str = Field(
+        "", description="The primary's name in the sentinels' configuration (sentinel monitor NAME)."
     )
     broker_url: str = Field(
         "", description="Celery broker (redis:// or amqp://); empty means FILEGATE_REDIS_URL."
@@ -226,6 +251,8 @@ class Settings(BaseSettings):
             raise ValueError("FILEGATE_DEFAULT_SPLIT_SIZE is smaller than FILEGATE_MIN_SPLIT_SIZE")
         if self.sweep_interval <= 0:
             raise ValueError("FILEGATE_SWEEP_INTERVAL must be longer than zero")
+        if bool(self.redis_sentinels) != bool(self.redis_sentinel_master):
+            raise ValueError("FILEGATE_REDIS_SENTINELS and FILEGATE_REDIS_SENTINEL_MASTER go together")
         if self.environment == "production" and self.auth == "on" and 0 < len(self.admin_token) < 32:
             raise ValueError("FILEGATE_ADMIN_TOKEN must be at least 32 characters in production")
         if self.environment == "production" and 0 < len(self.metrics_token) < 32:

@@ -16,7 +16,7 @@ from celery import Celery, signals
 from kombu import Exchange, Queue
 
 from filegate.archive.registry import BuildRegistry
-from filegate.connections import sync_redis
+from filegate.connections import sentinels_of, sync_redis
 from filegate.expiry.schedule import SweepOffers
 from filegate.health.checks import startup_checks
 from filegate.licence.check import LicenceCheck
@@ -42,9 +42,19 @@ def create_celery_app(settings: Settings) -> Celery:
     tasks = ["filegate.archive.tasks", "filegate.expiry.tasks", "filegate.webhooks.tasks"]
     app = Celery("filegate", include=tasks)
     broker = settings.effective_broker_url
+    backend = settings.redis_url
+    sentinel_options: dict[str, Any] = {}
+    sentinels = sentinels_of(settings)
+    if sentinels is not None:
+        # kombu's and Celery's sentinel:// transport asks the sentinels for the primary too.
+        backend = sentinels.celery_url(settings.redis_url)
+        sentinel_options = {"master_name": sentinels.master}
+        app.conf.result_backend_transport_options = sentinel_options
+        if not settings.broker_url:
+            broker = backend
     app.conf.update(
         broker_url=broker,
-        result_backend=settings.redis_url,
+        result_backend=backend,
         task_ignore_result=True,
         task_default_queue=DOWNLOADS_QUEUE,
         # Builds carry a message priority (see scheduling/priority.py); deletes do not need one.
@@ -85,6 +95,7 @@ def create_celery_app(settings: Settings) -> Celery:
         broker_transport_options={
             "visibility_timeout": settings.build_timeout + 600,
             **transport_options(broker),
+            **(sentinel_options if broker == backend else {}),
         },
         broker_connection_retry_on_startup=True,
         worker_send_task_events=True,
@@ -172,7 +183,7 @@ def worker_context(app: Celery) -> WorkerContext:
     context: WorkerContext | None = getattr(app, "filegate_context", None)
     if context is None:
         settings: Settings = getattr(app, "filegate_settings", None) or load_settings()
-        client = sync_redis(settings.redis_url)
+        client = sync_redis(settings.redis_url, sentinels_of(settings))
         storage = build_storage(settings)
         storage.prepare()
         builds = BuildRegistry(SyncState(client))

@@ -112,3 +112,29 @@ def test_webhook_hosts_are_read_as_a_list(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("FILEGATE_WEBHOOK_ALLOWED_HOSTS", "http://hooks.internal/")
     with pytest.raises(SettingsError, match="FILEGATE_WEBHOOK_ALLOWED_HOSTS"):
         load_settings()
+
+
+def test_sentinels_are_read_as_host_and_port_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FILEGATE_REDIS_SENTINELS", "10.0.0.5:26379, sentinel-b:26380,[::1]:26381")
+    monkeypatch.setenv("FILEGATE_REDIS_SENTINEL_MASTER", "filegate")
+    settings = load_settings()
+    assert settings.redis_sentinels == (("10.0.0.5", 26379), ("sentinel-b", 26380), ("::1", 26381))
+    assert settings.redis_sentinel_master == "filegate"
+
+
+@pytest.mark.parametrize(
+    ("sentinels", "master", "named"),
+    [
+        ("10.0.0.5", "filegate", "FILEGATE_REDIS_SENTINELS"),
+        ("10.0.0.5:99999", "filegate", "FILEGATE_REDIS_SENTINELS"),
+        ("10.0.0.5:26379", "", "go together"),
+        ("", "filegate", "go together"),
+    ],
+)
+def test_a_bad_sentinel_setting_stops_start_up(
+    monkeypatch: pytest.MonkeyPatch, sentinels: str, master: str, named: str
+) -> None:
+    monkeypatch.setenv("FILEGATE_REDIS_SENTINELS", sentinels)
+    monkeypatch.setenv("FILEGATE_REDIS_SENTINEL_MASTER", master)
+    with pytest.raises(SettingsError, match=named):
+        load_settings()

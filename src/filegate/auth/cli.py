@@ -18,7 +18,7 @@ from filegate.auth.limits import LoginThrottle, RateLimiter
 from filegate.auth.principal import normalise_scopes
 from filegate.auth.service import AuthService
 from filegate.auth.store import AuthStore
-from filegate.connections import async_redis
+from filegate.connections import async_redis, close_async_redis, sentinels_of
 from filegate.errors import FilegateError
 from filegate.settings import Settings
 from filegate.state.queue import Priority
@@ -53,14 +53,14 @@ def add_commands(commands: Any) -> None:
 
 
 def _service(settings: Settings) -> tuple[AuthService, AuthStore, Callable[[], Awaitable[None]]]:
-    client = async_redis(settings.redis_url)
+    client = async_redis(settings.redis_url, sentinels=sentinels_of(settings))
     state = AsyncState(client)
     store = AuthStore(state)
     throttle = LoginThrottle(state, settings.login_free_failures, settings.login_max_delay)
 
     async def close() -> None:
         await state.aclose()
-        await client.aclose()
+        await close_async_redis(client)
 
     return AuthService(settings, store, throttle, RateLimiter(state)), store, close
 

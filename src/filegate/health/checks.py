@@ -12,11 +12,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import redis
 import redis.asyncio as aioredis
 from celery import Celery
 from starlette.concurrency import run_in_threadpool
 
+from filegate.connections import primary_answers, sentinels_of
 from filegate.errors import FilegateError
 from filegate.licence.check import LicenceCheck
 from filegate.settings import Settings, StorageKind
@@ -123,6 +123,8 @@ class Readiness:
 
     async def _ping_redis(self) -> str:
         await self._redis.ping()
+        if self._settings.redis_sentinels:
+            return f"the primary {self._settings.redis_sentinel_master!r} answers (found by the sentinels)"
         return f"answers at {self._settings.redis_url.rsplit('@', 1)[-1]}"
 
     def _workers(self) -> Check:
@@ -171,15 +173,6 @@ def wait_for_dependencies(
                 break
 
 
-def _redis_answers(url: str) -> str:
-    client = redis.Redis.from_url(url, socket_timeout=CHECK_TIMEOUT, socket_connect_timeout=CHECK_TIMEOUT)
-    try:
-        client.ping()
-    finally:
-        client.close()
-    return f"answers at {url.rsplit('@', 1)[-1]}"
-
-
 def startup_checks(settings: Settings, storage: Storage, celery_app: Celery, process: str) -> None:
     """Wait briefly for Redis, the broker and the stores; stop ``process`` if one stays away."""
 
@@ -196,7 +189,11 @@ def startup_checks(settings: Settings, storage: Storage, celery_app: Celery, pro
     wait_for_dependencies(
         {
             "Redis": (
-                lambda: _redis_answers(settings.redis_url),
+                lambda: primary_answers(
+                    settings.redis_url,
+                    sentinels_of(settings),
+                    CHECK_TIMEOUT,
+                ),
                 "start Redis or set FILEGATE_REDIS_URL to where it runs",
             ),
             "the broker": (
