@@ -61,7 +61,7 @@ test: lint tools ## Lint, then the whole test suite against real Redis, S3 serve
 
 LOWEST := .venv-lowest
 .PHONY: test-lowest
-test-lowest: install tools ## The suite (but its browser and slow groups) with each dependency at its lower bound
+test-lowest: install tools ## The suite (but its browser, fuzz and slow groups) with each dependency at its lower bound
 	rm -rf $(LOWEST) && python3 -m venv $(LOWEST)
 	$(VENV)/bin/uv pip install --quiet --python $(LOWEST)/bin/python -r requirements/dev.txt
 	@# Each dependency of the service pinned to its lower bound, then installed with what it needs.
@@ -70,7 +70,7 @@ test-lowest: install tools ## The suite (but its browser and slow groups) with e
 	$(VENV)/bin/uv pip install --quiet --python $(LOWEST)/bin/python -r $(LOWEST)/lowest.txt
 	$(VENV)/bin/uv pip install --quiet --python $(LOWEST)/bin/python --no-deps -e .
 	@cat $(LOWEST)/lowest.txt
-	$(LOWEST)/bin/pytest -m "not browser and not slow"
+	$(LOWEST)/bin/pytest -m "not browser and not fuzz and not slow"
 
 .PHONY: bench
 bench: install tools ## Throughput and memory of archive builds against zip and cat

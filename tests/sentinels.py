@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+import redis.sentinel
 
 from tests.services import free_port, running, wait_for_port
 
@@ -33,11 +34,8 @@ class SentinelGroup:
         return ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
 
     def current_primary_port(self) -> int:
-        client = redis.Redis(port=self.sentinel_ports[0], socket_timeout=2)
-        try:
-            _, port = client.sentinel_get_master_addr_by_name(MASTER)
-        finally:
-            client.close()
+        finder = redis.sentinel.Sentinel([("127.0.0.1", self.sentinel_ports[0])], socket_timeout=2)
+        _, port = finder.discover_master(MASTER)
         return int(port)
 
     def kill_primary(self) -> None:
