@@ -327,3 +327,14 @@ def check_with_all_readers(
             f"{len(failures)} of {len(chosen)} readers failed on {path} ({', '.join(failures)}):\n\n"
             + "\n\n".join(failures.values())
         )
+
+
+def files_in_parts(paths: Iterable[Path]) -> dict[str, bytes]:
+    """Every file (not folder) in the ZIP parts at ``paths``, by name, as Python's zipfile reads it."""
+    files: dict[str, bytes] = {}
+    for path in paths:
+        with zipfile.ZipFile(path) as archive:
+            files.update(
+                {info.filename: archive.read(info) for info in archive.infolist() if not info.is_dir()}
+            )
+    return files

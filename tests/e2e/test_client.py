@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from filegate.client import ApiError, Client, ConnectionFailed, TicketNotReady
 from filegate.client.events import Backoff
 from tests.conftest import Deployment
 from tests.proxy import cutting_proxy
+from tests.readers import files_in_parts
 from tests.sse import read_all
 
 QUICK = Backoff(first_seconds=0.05, max_seconds=0.2, attempts=3)
@@ -21,16 +21,6 @@ QUICK = Backoff(first_seconds=0.05, max_seconds=0.2, attempts=3)
 
 def _client(deployment: Deployment, server: str | None = None) -> Client:
     return Client(server or deployment.base_url, deployment.service.api_key, backoff=QUICK)
-
-
-def _unzipped(paths: list[Path]) -> dict[str, bytes]:
-    files: dict[str, bytes] = {}
-    for path in paths:
-        with zipfile.ZipFile(path) as archive:
-            files.update(
-                {info.filename: archive.read(info) for info in archive.infolist() if not info.is_dir()}
-            )
-    return files
 
 
 def _sources(deployment: Deployment, count: int = 3, size: int = 3000) -> tuple[str, dict[str, bytes]]:
@@ -51,7 +41,7 @@ def test_download_saves_verified_parts_that_unzip_to_the_sources(
     assert len(saved) >= 2
     for item in saved:
         assert hashlib.sha256(item.path.read_bytes()).hexdigest() == item.part.sha256
-    assert _unzipped([item.path for item in saved]) == files
+    assert files_in_parts([item.path for item in saved]) == files
 
 
 def test_errors_carry_the_servers_body(local_deployment: Deployment) -> None:
@@ -131,7 +121,7 @@ def test_a_part_download_resumes_with_range_after_the_connection_drops(
     assert proxy.cuts == 1 and len(proxy.requests) == 2
     assert b"range: bytes=" in proxy.requests[1].lower()
     assert hashlib.sha256(saved.path.read_bytes()).hexdigest() == part.sha256
-    assert _unzipped([saved.path]) == files
+    assert files_in_parts([saved.path]) == files
     assert not (tmp_path / f"{part.name}.part").exists()
 
 

@@ -10,7 +10,6 @@ import select
 import signal
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 from typing import IO
 
@@ -18,6 +17,7 @@ import pytest
 
 from tests.client import current_state
 from tests.conftest import Deployment
+from tests.readers import files_in_parts
 from tests.services import Service, free_port, redis_server, service_env
 
 FILEGATE = str(Path(sys.executable).with_name("filegate"))
@@ -54,16 +54,6 @@ def _sources(deployment: Deployment, count: int = 3, size: int = 3000) -> tuple[
     return root, files
 
 
-def _unzipped(paths: list[Path]) -> dict[str, bytes]:
-    files: dict[str, bytes] = {}
-    for path in paths:
-        with zipfile.ZipFile(path) as archive:
-            files.update(
-                {info.filename: archive.read(info) for info in archive.infolist() if not info.is_dir()}
-            )
-    return files
-
-
 def _get(deployment: Deployment, home: Path, root: str, output: Path) -> subprocess.CompletedProcess[str]:
     return _run(
         deployment, home, "get", f"{root}/", "-o", str(output), "--split", "4KB", "--compression", "store"
@@ -79,7 +69,7 @@ def test_get_saves_verified_parts_that_unzip_to_the_sources(deployment: Deployme
     parts = PART_NAME.findall(done.stdout)
     assert len(parts) >= 2
     assert sorted(parts) == sorted(path.name for path in (tmp_path / "out").iterdir())
-    assert _unzipped([tmp_path / "out" / name for name in parts]) == files
+    assert files_in_parts([tmp_path / "out" / name for name in parts]) == files
     # Not a terminal: plain lines, no bars or colours.
     assert "\x1b[" not in done.stdout
     assert "status: queued" in done.stdout or "status: ready" in done.stdout
@@ -104,7 +94,7 @@ def test_get_continues_a_partial_part_and_keeps_complete_ones(deployment: Deploy
     assert f"{cut}: resumed after {len(half)} bytes, SHA-256 verified" in done.stdout
     assert (again / cut).read_bytes() == (tmp_path / "first" / cut).read_bytes()
     assert not (again / f"{cut}.part").exists()
-    assert _unzipped(sorted(again.iterdir())) == files
+    assert files_in_parts(sorted(again.iterdir())) == files
 
 
 def test_a_corrupted_part_on_disk_exits_4(local_deployment: Deployment, tmp_path: Path) -> None:
@@ -226,7 +216,7 @@ def test_the_terminal_display_draws_bars_and_says_what_it_verified(
     text = shown.decode(errors="replace")
     assert "\x1b[" in text  # drawn, not logged
     assert text.count("SHA-256 verified") >= 2
-    assert _unzipped(sorted((tmp_path / "out").iterdir())) == files
+    assert files_in_parts(sorted((tmp_path / "out").iterdir())) == files
 
 
 @pytest.mark.parametrize(
