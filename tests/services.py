@@ -37,6 +37,14 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path, timeou
     raise RuntimeError(f"{process.args} did not listen on {port}:\n{log.read_text()[-3000:]}")
 
 
+def pool_children(pid: int) -> list[int]:
+    """The processes a Celery worker forked for its pool (where builds run)."""
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(child) for child in (task / "children").read_text().split()]
+    return children
+
+
 def stop(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
     if process.poll() is not None:
         return

@@ -79,7 +79,9 @@ def test_every_event_has_an_id_a_name_and_json_data_and_the_stream_ends_when_rea
     messages = read_all(local_deployment.base_url, ticket_id)
 
     assert all(message.id for message in messages)
-    assert {message.event for message in messages} <= {"status", "progress"}
+    assert {message.event for message in messages} <= {"status", "progress", "part_ready"}
+    ready_parts = [message.json() for message in messages if message.event == "part_ready"]
+    assert [(part["part"], part["parts_total"]) for part in ready_parts] == [(1, 1)]
     statuses = [message.json()["status"] for message in messages if message.event == "status"]
     assert statuses == ["queued", "preparing", "ready"]
     assert messages[-1].event == "status" and messages[-1].json()["status"] == "ready"

@@ -15,16 +15,9 @@ import pytest
 
 from tests.client import build_folder, current_state, request_download, wait_final
 from tests.conftest import Deployment, deployed
-from tests.services import service_env
+from tests.services import pool_children, service_env
 from tests.sources import LocalSources, S3Sources
 from tests.sse import read_all
-
-
-def _pool_children(pid: int) -> list[int]:
-    children: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        children += [int(child) for child in (task / "children").read_text().split()]
-    return children
 
 
 def test_killed_build_is_delivered_again_and_finishes(deployment: Deployment) -> None:
@@ -43,7 +36,7 @@ def test_killed_build_is_delivered_again_and_finishes(deployment: Deployment) ->
         time.sleep(0.02)
     assert state["status"] == "preparing", state
     assert deployment.service.worker is not None
-    [child] = _pool_children(deployment.service.worker.pid)
+    [child] = pool_children(deployment.service.worker.pid)
     os.kill(child, signal.SIGKILL)
 
     final = wait_final(deployment.base_url, ticket_id, timeout=120)

@@ -14,9 +14,9 @@ from filegate.archive.compression import should_deflate
 from filegate.archive.integrity import manifest_document, write_manifest
 from filegate.archive.parts import PlannedPart, part_name
 from filegate.archive.prefetch import Prefetcher
-from filegate.archive.record import Part
+from filegate.archive.record import CommittedPart, Part
 from filegate.archive.zipwriter import EntryMismatch, ZipWriter
-from filegate.snapshot.manifest import ManifestEntry
+from filegate.snapshot.manifest import Manifest, ManifestEntry
 from filegate.storage.base import SourceChanged, SourceStream, Storage
 
 log = logging.getLogger(__name__)
@@ -228,6 +228,21 @@ def refresh_entries(
     return PlannedPart(planned.number, entries, planned.size_bound, planned.oversized)
 
 
+PartCommitted = Callable[[CommittedPart], None]
+
+
+def _ignore(committed: CommittedPart) -> None:
+    return None
+
+
+def _resumed_entries(planned: PlannedPart, committed: CommittedPart) -> PlannedPart:
+    """The part as it was written before: planned, or with the entries a change gave it."""
+    if committed.entries is None:
+        return planned
+    entries = Manifest.from_json(committed.entries).entries
+    return PlannedPart(planned.number, entries, planned.size_bound, planned.oversized)
+
+
 def build_parts(
     storage: Storage,
     plan: list[PlannedPart],
@@ -237,14 +252,21 @@ def build_parts(
     on_progress: ProgressCallback,
     on_change: str = "fail",
     should_stop: StopCheck = never,
+    resumed: dict[int, CommittedPart] | None = None,
+    on_committed: PartCommitted = _ignore,
+    kept_on: tuple[type[BaseException], ...] = (),
 ) -> list[Part]:
     """Write each planned part as a standalone ZIP, then the manifest beside them (last in the
-    list); on failure nothing written stays behind.
+    list). Each part is told to ``on_committed`` once it is stored; a part in ``resumed`` (stored
+    by an earlier delivery of the build) is kept instead of written again. On failure nothing
+    written stays behind, unless the failure is one of ``kept_on`` (the build will be tried
+    again, and goes on from the parts committed).
 
     A source that changed since it was pinned fails the build (SourceChanged), unless
     ``on_change`` is 'latest': the part is then written again from the start with the
     source as it is now (or without it, when it is gone), and the manifest says so.
     """
+    resumed = resumed or {}
     progress = Progress(
         files_done=0,
         files_total=sum(part.file_count for part in plan),
@@ -253,10 +275,20 @@ def build_parts(
         part=1,
         parts_total=len(plan),
     )
-    on_progress(progress)
     done: list[Part] = []
     written: list[PlannedPart] = []
     changes: dict[str, str] = {}
+    for planned in plan:
+        if planned.number not in resumed:
+            break
+        committed = resumed[planned.number]
+        done.append(committed.part)
+        written.append(_resumed_entries(planned, committed))
+        changes.update(committed.changes)
+        progress.files_done += planned.file_count
+        progress.bytes_done += planned.source_bytes
+        progress.part = min(planned.number + 1, len(plan))
+    on_progress(progress)
     try:
         with (
             ThreadPoolExecutor(1, thread_name_prefix="filegate-sha256") as hasher,
@@ -267,23 +299,33 @@ def build_parts(
                 storage, base_name, key_prefix, compression, len(plan), progress, on_progress, hasher,
                 deflater, fetcher, BufferRing(), should_stop,
             )  # fmt: skip
-            for planned in plan:
+            for planned in plan[len(done) :]:
                 progress.part = planned.number
                 start = (progress.files_done, progress.bytes_done)
+                part_changes: dict[str, str] = {}
+                refreshed = False
                 for attempt in range(1, MAX_PART_ATTEMPTS + 1):
                     try:
-                        done.append(run.write_part(planned))
+                        part = run.write_part(planned)
                         break
                     except SourceChanged as exc:
                         if on_change != "latest" or attempt == MAX_PART_ATTEMPTS:
                             raise
                         log.info("part %d is written again: %s", planned.number, exc.detail)
-                        planned = refresh_entries(storage, planned, exc.extra.get("paths", []), changes)
+                        paths = exc.extra.get("paths", [])
+                        planned = refresh_entries(storage, planned, paths, part_changes)
+                        refreshed = True
                         progress.files_done, progress.bytes_done = start
+                done.append(part)
                 written.append(planned)
+                changes.update(part_changes)
+                entries = Manifest(planned.entries).to_json() if refreshed else None
+                on_committed(CommittedPart(planned.number, len(plan), part, part_changes, entries))
         manifest_name = f"{base_name}.manifest.json"
         document = manifest_document(base_name, written, done, changes)
         done.append(write_manifest(storage, f"{key_prefix}/{manifest_name}", manifest_name, document))
+    except kept_on:
+        raise
     except BaseException:
         for part in done:
             try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +38,54 @@ class Part:
             "source_version": self.source_version,
             "source_version_id": self.source_version_id,
             "role": self.role,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CommittedPart:
+    """A part of a build still running, committed to the output store and listed in Redis: it
+    can be downloaded now, and a build delivered again after its worker died starts after it."""
+
+    number: int
+    """From 1."""
+    parts_total: int
+    part: Part
+    changes: dict[str, str] = field(default_factory=dict)
+    """Its entries written as they were at build time ('changed') or left out ('deleted')."""
+    entries: str | None = None
+    """The part's entries as written (Manifest JSON), when a change made them differ from the plan."""
+
+    def to_json(self) -> str:
+        record: dict[str, Any] = {
+            "number": self.number,
+            "parts_total": self.parts_total,
+            "part": self.part.to_dict(),
+        }
+        if self.changes:
+            record["changes"] = self.changes
+        if self.entries is not None:
+            record["entries"] = self.entries
+        return json.dumps(record, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> CommittedPart:
+        record = json.loads(text)
+        return cls(
+            number=record["number"],
+            parts_total=record["parts_total"],
+            part=Part(**record["part"]),
+            changes=record.get("changes", {}),
+            entries=record.get("entries"),
+        )
+
+    def event(self) -> dict[str, Any]:
+        """What the ``part_ready`` event tells (the link comes from the ticket's result)."""
+        return {
+            "part": self.number,
+            "parts_total": self.parts_total,
+            "name": self.part.name,
+            "size": self.part.size,
+            "sha256": self.part.sha256,
         }
 
 

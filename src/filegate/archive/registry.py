@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from filegate.archive.record import BuildRecord
+from filegate.archive.record import BuildRecord, CommittedPart
 from filegate.snapshot.manifest import Manifest
 from filegate.state import builds, keys, queue
 from filegate.state.queue import LEASE_SECONDS, POSITION_WINDOW, Admitted, Limits
@@ -78,6 +78,17 @@ class BuildRegistry:
 
     def progress(self, build_id: str, progress: dict[str, Any]) -> None:
         self._state.run(builds.progress(build_id, progress))
+
+    def part_ready(self, build_id: str, committed: CommittedPart) -> bool:
+        """List a committed part and tell the build's tickets; False once the build stopped building."""
+        return self._state.run(builds.part_ready(build_id, committed.to_json(), committed.event())) >= 0
+
+    def committed_parts(self, build_id: str) -> dict[int, CommittedPart]:
+        """The parts the build committed, by number (a part listed twice, by two deliveries that
+        overlapped, counts once: the last)."""
+        rows: list[str] = self._redis.lrange(keys.build_parts(build_id), 0, -1)
+        parts = (CommittedPart.from_json(row) for row in rows)
+        return {part.number: part for part in parts}
 
     def due(self, now: datetime, limit: int = 100) -> list[str]:
         """Builds whose latest holder expired by ``now``, oldest first."""

@@ -15,7 +15,7 @@ from urllib3.exceptions import HTTPError
 
 from filegate.archive.builder import BuildCancelled, Progress, build_parts
 from filegate.archive.parts import part_name, plan_parts
-from filegate.archive.record import BuildRecord
+from filegate.archive.record import BuildRecord, CommittedPart
 from filegate.archive.registry import BuildRegistry, TicketsReached
 from filegate.errors import FilegateError
 from filegate.metrics.cluster import BuildMetrics
@@ -125,9 +125,18 @@ class ArchiveService:
         options = build.options
         plan = plan_parts(manifest, options.split_size)
         try:
+            resumed = self._resumable_parts(build_id, build, len(plan))
+            if resumed:
+                log.info(
+                    "build %s resumed after part %d of %d",
+                    build_id,
+                    len(resumed),
+                    len(plan),
+                    extra=step("resumed", parts_kept=len(resumed)),
+                )
             # A build delivered again after its worker died finds the dead
             # build's partial output here: it goes before anything is written.
-            for number in range(1, len(plan) + 1):
+            for number in range(len(resumed) + 1, len(plan) + 1):
                 self._storage.discard_incomplete(f"{build_id}/{part_name(options.name, number, len(plan))}")
             self._storage.discard_incomplete(f"{build_id}/{options.name}.manifest.json")
             parts = build_parts(
@@ -139,10 +148,14 @@ class ArchiveService:
                 _throttled(report, self._progress_interval),
                 on_change=options.on_change,
                 should_stop=self._cancel_check(build_id),
+                resumed=resumed,
+                on_committed=lambda committed: self._committed(build_id, committed),
+                kept_on=TRANSIENT_ERRORS,
             )
         except TRANSIENT_ERRORS:
             raise
         except BuildCancelled:
+            self._discard_committed(build_id)
             self._transition(build_id, BuildStatus.CANCELLED)
             log.info("build %s cancelled; its partial output is removed", build_id, extra=step("cancelled"))
             return BuildStatus.CANCELLED, 0
@@ -183,8 +196,53 @@ class ArchiveService:
         return cancelled
 
     def fail(self, build_id: str, reason: str) -> BuildStatus:
+        self._discard_committed(build_id)
         self._transition(build_id, BuildStatus.FAILED, {"error": reason}, error=reason)
         return BuildStatus.FAILED
+
+    def _resumable_parts(
+        self, build_id: str, build: BuildRecord, parts_total: int
+    ) -> dict[int, CommittedPart]:
+        """The parts an earlier delivery of the build committed that are still stored, from part 1
+        on without a gap: the build goes on after them."""
+        committed = self._builds.committed_parts(build_id)
+        kept: dict[int, CommittedPart] = {}
+        for number in range(1, parts_total + 1):
+            part = committed.get(number)
+            expected = f"{build_id}/{part_name(build.options.name, number, parts_total)}"
+            if part is None or part.parts_total != parts_total or part.part.key != expected:
+                break
+            if not self._storage.output_exists(part.part.key):
+                log.warning(
+                    "build %s: committed part %d is no longer stored; it is built again", build_id, number
+                )
+                break
+            kept[number] = part
+        return kept
+
+    def _committed(self, build_id: str, committed: CommittedPart) -> None:
+        if self._builds.part_ready(build_id, committed):
+            log.info(
+                "build %s: part %d of %d committed (%d bytes)",
+                build_id,
+                committed.number,
+                committed.parts_total,
+                committed.part.size,
+                extra={"build_id": build_id, "step": "part_ready", "part": committed.number},
+            )
+
+    def _discard_committed(self, build_id: str) -> None:
+        """A build that ends without an archive removes the parts earlier deliveries committed (the
+        sweeper removes what this misses)."""
+        try:
+            committed = self._builds.committed_parts(build_id)
+        except RedisError:
+            return
+        for part in committed.values():
+            try:
+                self._storage.delete_output(part.part.key)
+            except Exception:
+                log.warning("could not remove part %s of build %s", part.part.key, build_id)
 
     def _transition(
         self, build_id: str, status: BuildStatus, event: dict[str, object] | None = None, **fields: str

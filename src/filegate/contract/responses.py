@@ -57,7 +57,10 @@ def event_stream(description: str) -> dict[str, Any]:
         "type": "object",
         "properties": {
             "id": {"type": "string", "description": "Send back as Last-Event-ID to resume after it."},
-            "event": {"type": "string", "examples": ["status", "position", "progress", "resync"]},
+            "event": {
+                "type": "string",
+                "examples": ["status", "position", "progress", "part_ready", "resync"],
+            },
             "data": {"type": "string", "description": "The event's JSON (see docs/api.md)."},
         },
         "required": ["data"],

@@ -56,8 +56,10 @@ class ExpiryService:
         build = self._builds.get(build_id)
         if build is None:
             return
-        for part in build.parts:
-            if not part.is_direct:
-                self._storage.delete_output(part.key)
+        # A build that ended without an archive may still have parts committed by a delivery.
+        committed = [part.part for part in self._builds.committed_parts(build_id).values()]
+        keys = {part.key: None for part in [*build.parts, *committed] if not part.is_direct}
+        for key in keys:
+            self._storage.delete_output(key)
         self._builds.forget(build_id)
-        log.info("build %s deleted (%d objects)", build_id, len(build.parts))
+        log.info("build %s deleted (%d objects)", build_id, len(keys))

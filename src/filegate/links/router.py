@@ -95,7 +95,7 @@ async def download_file(
         raise Forbidden("the link's signature is not valid")
     if time.time() >= expires:
         raise Gone("this link has expired", expired_at=expires)
-    await _require_ready(tickets, ticket)
+    await _require_live(tickets, ticket, _PART_SERVED)
     found = await run_in_threadpool(_stat_file, storage.output_path, key)
     if found is None:
         raise NotFound("the archive is no longer stored")
@@ -135,7 +135,7 @@ async def download_source(
         raise Forbidden("the link's signature is not valid")
     if time.time() >= expires:
         raise Gone("this link has expired", expired_at=expires)
-    await _require_ready(tickets, ticket)
+    await _require_live(tickets, ticket, _SOURCE_SERVED)
     try:
         found = await run_in_threadpool(_stat_file, storage.pinned_source_path, path, version)
     except SourceChanged:
@@ -145,10 +145,16 @@ async def download_source(
     return _attachment(request, *found, name)
 
 
-async def _require_ready(tickets: TicketStoreDep, ticket_id: str) -> None:
-    """Gone unless the link's ticket is still ready: released, expired or forgotten, its links end."""
+# A part's link is handed out once the part is committed, while its ticket may still be preparing.
+_PART_SERVED = frozenset({TicketStatus.READY, TicketStatus.PREPARING})
+_SOURCE_SERVED = frozenset({TicketStatus.READY})
+
+
+async def _require_live(tickets: TicketStoreDep, ticket_id: str, served: frozenset[TicketStatus]) -> None:
+    """Gone unless the link's ticket is still live: released, expired, failed, cancelled or
+    forgotten, its links end."""
     record = await tickets.get(ticket_id)
-    if record is None or record.status is not TicketStatus.READY or record.is_expired:
+    if record is None or record.status not in served or record.is_expired:
         raise Gone("the ticket this link was given to was released or has expired", ticket_id=ticket_id)
 
 

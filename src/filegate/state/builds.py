@@ -26,6 +26,12 @@ def progress(build_id: str, data: dict[str, Any]) -> Call[None]:
     return Call.shared("progress", (keys.build_tickets(build_id),), (json.dumps(data),), lambda _: None)
 
 
+def part_ready(build_id: str, committed: str, event: dict[str, Any]) -> Call[int]:
+    """List a part the build committed and tell its tickets (lua/part_ready.lua): the number of
+    tickets told, or -1 when the build is no longer building."""
+    return Call.shared("part_ready", (keys.build(build_id),), (build_id, committed, json.dumps(event)), int)
+
+
 def fail_unsent(build_id: str, reason: str) -> Call[int]:
     """An admitted build whose message could not be sent fails, its slot given back."""
     event = json.dumps({"status": TICKET_STATUS[BuildStatus.FAILED].value, "error": reason})

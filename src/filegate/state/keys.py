@@ -19,6 +19,7 @@ _TEMPLATES: dict[str, str] = {
     "build": "build:{}",
     "build_manifest": "build:{}:manifest",
     "build_tickets": "build:{}:tickets",
+    "build_parts": "build:{}:parts",
     "fingerprint": "fingerprint:{}",
     "lease": "lease:{}",
     "owner_feed": "owner:{}:events",
@@ -56,6 +57,11 @@ def build_tickets(build_id: str) -> str:
 def fingerprint(value: str) -> str:
     """The build of one manifest and set of options, while it is queued, building or ready."""
     return _key("fingerprint", value)
+
+
+def build_parts(build_id: str) -> str:
+    """The parts a running build has committed so far (archive/record.py, CommittedPart), in order."""
+    return _key("build_parts", build_id)
 
 
 def lease(build_id: str) -> str:

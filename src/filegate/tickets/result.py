@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from filegate.archive.record import Part
+from filegate.archive.parts import part_name
+from filegate.archive.record import CommittedPart, Part
 from filegate.storage.base import SourceEntry, Storage
 from filegate.tickets.record import TicketRecord
 
@@ -25,22 +26,58 @@ def part_link(storage: Storage, part: Part, record: TicketRecord) -> str:
     return storage.source_link(entry, part.name, record.expires_at, record.ticket_id)
 
 
+def _shown(part: Part, url: str, record: TicketRecord) -> dict[str, Any]:
+    return {
+        "name": part.name,
+        "size": part.size,
+        # A file linked directly was never read: its digest is not known.
+        "sha256": part.sha256 or None,
+        "url": url,
+        "expires_at": record.expires_at.isoformat(),
+    }
+
+
 def result_body(record: TicketRecord, links: list[str]) -> dict[str, Any]:
     """The ticket's state with its parts and manifest; ``links`` has one link per part, in order."""
-    expires_at = record.expires_at.isoformat()
-    parts = []
+    parts: list[dict[str, Any]] = []
     manifest = None
     for part, url in zip(record.parts, links, strict=True):
-        shown = {
-            "name": part.name,
-            "size": part.size,
-            # A file linked directly was never read: its digest is not known.
-            "sha256": part.sha256 or None,
-            "url": url,
-            "expires_at": expires_at,
-        }
+        shown = _shown(part, url, record)
         if part.role == "manifest":
             manifest = shown
         else:
-            parts.append({**shown, "oversized": part.oversized})
-    return {**record.public_state(), "parts": parts, "manifest": manifest}
+            parts.append({**shown, "part": len(parts) + 1, "oversized": part.oversized})
+    return {
+        **record.public_state(),
+        "partial": False,
+        "parts_total": len(parts),
+        "parts": parts,
+        "pending": [],
+        "manifest": manifest,
+    }
+
+
+def partial_result_body(
+    record: TicketRecord, committed: list[CommittedPart], links: list[str]
+) -> dict[str, Any]:
+    """A preparing ticket's parts committed so far with their links, and the names of the parts
+    still to come; the manifest comes with the last."""
+    parts_total = committed[0].parts_total
+    ready = {item.number for item in committed}
+    parts = [
+        {**_shown(item.part, url, record), "part": item.number, "oversized": item.part.oversized}
+        for item, url in zip(committed, links, strict=True)
+    ]
+    pending = [
+        {"part": number, "name": part_name(record.options.name, number, parts_total)}
+        for number in range(1, parts_total + 1)
+        if number not in ready
+    ]
+    return {
+        **record.public_state(),
+        "partial": True,
+        "parts_total": parts_total,
+        "parts": parts,
+        "pending": pending,
+        "manifest": None,
+    }

@@ -197,7 +197,8 @@ async def cancel_ticket(ticket_id: str, service: TicketServiceDep, principal: Pr
 async def ticket_result(
     request: Request, ticket_id: str, service: TicketServiceDep, settings: SettingsDep, access: Access = None
 ) -> JSONResponse:
-    """The archive's parts with their links: 409 while not ready, 410 once expired."""
+    """The archive's parts with their links: once ready, or while preparing once its first part is
+    committed (`partial: true`, the other parts `pending`); 409 before that, 410 once expired."""
     viewer = await _viewer(request, settings, Capability.TICKET_RESULT, ticket_id, access)
     result = await service.result(ticket_id, viewer)
     return JSONResponse(result)

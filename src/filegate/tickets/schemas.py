@@ -106,15 +106,27 @@ class PartLink(BaseModel):
 
 
 class ArchivePart(PartLink):
+    part: int = Field(description="Its number, from 1.")
     oversized: bool = Field(description="A single file larger than split_size, alone in its part.")
 
 
-class TicketResult(TicketState):
-    """What GET /ticket/{id}/result answers once the ticket is ready."""
+class PendingPart(BaseModel):
+    part: int = Field(description="Its number, from 1.")
+    name: str = Field(description="The file name it will be saved under.")
 
-    parts: list[ArchivePart]
+
+class TicketResult(TicketState):
+    """What GET /ticket/{id}/result answers once the ticket is ready, or while it is preparing
+    once its first part is committed (``partial``: the parts so far, the others pending)."""
+
+    partial: bool = Field(
+        description="True while the build goes on: `parts` has those committed so far, `pending` the rest."
+    )
+    parts_total: int = Field(description="How many parts the archive has (the manifest aside).")
+    parts: list[ArchivePart] = Field(description="The parts ready to download, in order.")
+    pending: list[PendingPart] = Field(description="The parts still being built; empty once ready.")
     manifest: PartLink | None = Field(
-        description="The manifest (JSON) of an archive; null for a direct file."
+        description="The manifest (JSON) of an archive, once ready; null for a direct file and while partial."
     )
 
 

@@ -37,7 +37,7 @@ from filegate.state.states import TicketStatus
 from filegate.state.tickets import NewBuild
 from filegate.storage.base import Storage
 from filegate.tickets.record import TicketRecord
-from filegate.tickets.result import part_link, result_body
+from filegate.tickets.result import part_link, partial_result_body, result_body
 from filegate.tickets.schemas import DownloadRequest
 from filegate.tickets.store import TicketStore
 from filegate.units import format_size, parse_duration, parse_size
@@ -379,9 +379,18 @@ class TicketService:
         return cancelled or record
 
     async def result(self, ticket_id: str, principal: Principal | None) -> dict[str, Any]:
+        """The ready ticket's parts and links; while it is preparing, the parts committed so far
+        (``partial``); Conflict before the first."""
         record = await self.get(ticket_id, principal)
-        if record.status is not TicketStatus.READY:
+        committed = []
+        if record.status is TicketStatus.PREPARING and record.build_id is not None:
+            committed = await self._store.committed_parts(record.build_id)
+        if record.status is not TicketStatus.READY and not committed:
             raise Conflict(f"the ticket is {record.status.value}, not ready", state=record.public_state())
+        if committed:
+            parts = [part.part for part in committed]
+            links = [await run_in_threadpool(part_link, self._storage, part, record) for part in parts]
+            return partial_result_body(record, committed, links)
         links = [await run_in_threadpool(part_link, self._storage, part, record) for part in record.parts]
         return result_body(record, links)
 

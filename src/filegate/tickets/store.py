@@ -14,6 +14,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from filegate.archive.record import CommittedPart
 from filegate.state import builds, keys, tickets
 from filegate.state.queue import Limits
 from filegate.state.scripts import AsyncState, Call
@@ -46,6 +47,12 @@ class TicketStore:
     async def run(self, call: Call[Any]) -> Any:
         """Run one typed call of ``filegate.state`` (the admission step's failures, for one)."""
         return await self._state.run(call)
+
+    async def committed_parts(self, build_id: str) -> list[CommittedPart]:
+        """The parts a running build has committed so far, in order (each number once)."""
+        rows: list[str] = await self._redis.lrange(keys.build_parts(build_id), 0, -1)
+        by_number = {part.number: part for part in map(CommittedPart.from_json, rows)}
+        return [by_number[number] for number in sorted(by_number)]
 
     async def create(self, record: TicketRecord) -> None:
         """A ticket that needs no build (one file linked directly)."""

@@ -64,6 +64,15 @@ if status == BS.ready then redis.call('HSET', tkey, 'parts', redis.call('HGET', 
 redis.call('EXPIREAT', tkey, forget_at)
 list_ticket(ticket_id, ARGV[11], forget_at)
 emit_event(ticket_id, 'status', cjson.encode({status = shown, ticket_id = ticket_id}), false)
+if status == BS.building then
+  -- a ticket joining a running build is told of the parts it has committed already
+  for _, text in ipairs(redis.call('LRANGE', K.build_parts(build_id), 0, -1)) do
+    local committed = cjson.decode(text)
+    local part = committed.part
+    emit_event(ticket_id, 'part_ready', cjson.encode({part = committed.number,
+      parts_total = committed.parts_total, name = part.name, size = part.size, sha256 = part.sha256}), false)
+  end
+end
 redis.call('EXPIREAT', K.ticket_events(ticket_id), forget_at)
 count('tickets:created')
 if status == BS.ready then

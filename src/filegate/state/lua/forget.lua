@@ -15,6 +15,6 @@ else
     redis.pcall('HINCRBY', METRICS, 'deleted_bytes', held)
   end
 end
-redis.call('DEL', bkey, K.build_manifest(build_id), K.build_tickets(build_id))
+redis.call('DEL', bkey, K.build_manifest(build_id), K.build_tickets(build_id), K.build_parts(build_id))
 redis.call('ZREM', BY_EXPIRY, build_id)
 return 1
