@@ -19,6 +19,7 @@ from tests.client import current_state
 from tests.conftest import Deployment
 from tests.readers import files_in_parts
 from tests.services import Service, free_port, redis_server, service_env
+from tests.sources import LocalSources
 
 FILEGATE = str(Path(sys.executable).with_name("filegate"))
 PART_NAME = re.compile(r"^(\S+\.zip): SHA-256 verified$", re.MULTILINE)
@@ -280,3 +281,38 @@ def test_a_server_without_its_redis_gives_one_line_and_exit_3(tmp_path: Path) ->
 
     assert done.returncode == 3, done.stderr
     assert done.stderr.count("\n") == 1 and "unavailable" in done.stderr and "try again later" in done.stderr
+
+
+def test_get_saves_the_first_part_while_the_next_one_is_still_built(
+    local_deployment: Deployment, tmp_path: Path
+) -> None:
+    root = local_deployment.folder()
+    sources = local_deployment.sources
+    assert isinstance(sources, LocalSources)
+    first, last = os.urandom(3 * 1024**2), os.urandom(3 * 1024**2)
+    sources.put(f"{root}/a.bin", first)
+    sources.put(f"{root}/c.bin", last)
+    with (sources.root / root / "b.bin").open("wb") as sparse:
+        sparse.truncate(1024**3)  # part 2: long enough to build that part 1 is saved meanwhile
+    try:
+        done = _run(
+            local_deployment, tmp_path, "get", f"{root}/", "-o", str(tmp_path / "out"), "--split", "8MB",
+            "--compression", "store", "--name", "set",
+        )  # fmt: skip
+    finally:
+        (sources.root / root / "b.bin").unlink()
+
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    saved_first = lines.index("set-1-of-3.zip: SHA-256 verified")
+    [started] = [
+        number for number, line in enumerate(lines) if line.startswith("downloading set-1-of-3.zip ")
+    ]
+    assert lines.index("part 1 of 3 built") < started < saved_first
+    assert saved_first < lines.index("part 2 of 3 built") < lines.index("status: ready")
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == [
+        f"set-{number}-of-3.zip" for number in (1, 2, 3)
+    ]
+    assert lines[-1] == f"done: 3 parts in {tmp_path / 'out'}"
+    small = files_in_parts([tmp_path / "out" / "set-1-of-3.zip", tmp_path / "out" / "set-3-of-3.zip"])
+    assert small == {f"{root}/a.bin": first, f"{root}/c.bin": last}

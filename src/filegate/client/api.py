@@ -124,7 +124,8 @@ class Client:
         return state
 
     def result(self, ticket_id: str) -> Result:
-        """A ready ticket's parts with their links (409 ``ApiError`` until it is ready)."""
+        """The ticket's parts with their links: all once ready, those committed so far while it
+        is preparing (``is_partial``); a 409 ``ApiError`` before its first part is committed."""
         return Result.from_json(self._call("GET", f"/ticket/{ticket_id}/result"))
 
     def cancel(self, ticket_id: str) -> TicketState:

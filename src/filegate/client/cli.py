@@ -102,6 +102,8 @@ def _once(client: Client, command: str, ticket_id: str) -> dict[str, Any]:
 
 
 def _get(client: Client, args: argparse.Namespace) -> int:
+    """Create the ticket, follow it, and save each part as soon as it is committed (a split
+    archive's first part downloads while the next ones build)."""
     ticket = client.create_download(
         args.paths,
         name=args.name,
@@ -111,17 +113,31 @@ def _get(client: Client, args: argparse.Namespace) -> int:
         priority=args.priority,
     )
     display = make_display()
+    saved: set[str] = set()
     try:
         display.created(ticket)
         try:
-            state = client.wait(ticket.ticket_id, on_event=display.event)
+            for event in client.events(ticket.ticket_id):
+                display.event(event)
+                if event.name == "part_ready":
+                    code = _save_new(
+                        client, client.result(ticket.ticket_id).parts, saved, args.output, display
+                    )
+                    if code is not None:
+                        return code
+            state = client.state(ticket.ticket_id)
         except KeyboardInterrupt:
             _cancel_quietly(client, ticket.ticket_id, display)
             return EXIT_INTERRUPTED
         if state.status != "ready":
             reason = TicketNotReady(ticket.ticket_id, state.status, state.error)
             return _fail(str(reason), EXIT_FAILED)
-        return _save_all(client, client.result(ticket.ticket_id).parts, args.output, display)
+        parts = client.result(ticket.ticket_id).parts
+        code = _save_new(client, parts, saved, args.output, display)
+        if code is not None:
+            return code
+        display.say(f"done: {len(parts)} part{'s' if len(parts) != 1 else ''} in {args.output}")
+        return EXIT_OK
     finally:
         display.close()
 
@@ -136,11 +152,18 @@ def _cancel_quietly(client: Client, ticket_id: str, display: Display) -> None:
         display.say(f"interrupted: ticket {ticket_id} could not be cancelled: {exc}")
 
 
-def _save_all(client: Client, parts: tuple[Part, ...], output: Path, display: Display) -> int:
+def _save_new(
+    client: Client, parts: tuple[Part, ...], saved: set[str], output: Path, display: Display
+) -> int | None:
+    """Save each of ``parts`` not in ``saved`` yet (adding it): None when all went well, else the
+    exit code, its line printed. Ctrl-C while a part downloads leaves the ticket alive, so that
+    running the same command again joins its build and continues from the saved bytes."""
     for part in parts:
+        if part.name in saved:
+            continue
         display.part_started(part)
         try:
-            saved = client.save_part(part, output, on_bytes=functools.partial(display.part_bytes, part))
+            done = client.save_part(part, output, on_bytes=functools.partial(display.part_bytes, part))
         except ChecksumMismatch as exc:
             display.close()
             if exc.path.exists():
@@ -149,12 +172,12 @@ def _save_all(client: Client, parts: tuple[Part, ...], output: Path, display: Di
         except KeyboardInterrupt:
             display.say(f"interrupted: {part.name} stays partly downloaded; run the same command to continue")
             return EXIT_INTERRUPTED
+        saved.add(part.name)
         check = "SHA-256 verified" if part.sha256 else "size verified (a file linked directly has no SHA-256)"
-        if saved.is_skipped:
+        if done.is_skipped:
             display.part_done(part, f"already on disk, {check}")
-        elif saved.reused_bytes:
-            display.part_done(part, f"resumed after {saved.reused_bytes} bytes, {check}")
+        elif done.reused_bytes:
+            display.part_done(part, f"resumed after {done.reused_bytes} bytes, {check}")
         else:
             display.part_done(part, check)
-    display.say(f"done: {len(parts)} part{'s' if len(parts) != 1 else ''} in {output}")
-    return EXIT_OK
+    return None

@@ -60,6 +60,8 @@ class PlainDisplay:
             self.say(f"status: {event.status}" + (f": {error}" if error else ""))
         elif event.name == "position":
             self.say(_position_text(event))
+        elif event.name == "part_ready":
+            self.say(f"part {event.data.get('part')} of {event.data.get('parts_total')} built")
         elif (progress := event.progress) is not None:
             tenth = int(progress.percent // 10)
             if tenth > self._build_tenth:

@@ -109,7 +109,7 @@ class TicketState:
 
 @dataclass(frozen=True)
 class Event:
-    """One event of a ticket's stream: ``status``, ``position`` or ``progress``."""
+    """One event of a ticket's stream: ``status``, ``position``, ``progress`` or ``part_ready``."""
 
     id: str | None
     name: str
@@ -147,6 +147,8 @@ class Part:
     url: str
     expires_at: datetime | None
     oversized: bool
+    number: int = 1
+    """From 1 (a manifest has none: 0)."""
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Part:
@@ -158,12 +160,15 @@ class Part:
             url=str(data["url"]),
             expires_at=_time(data.get("expires_at")),
             oversized=bool(data.get("oversized", False)),
+            number=int(data.get("part", 0)),
         )
 
 
 @dataclass(frozen=True)
 class Result:
-    """A ready ticket's parts, and its manifest unless a single file is linked directly."""
+    """A ticket's parts ready to download, and its manifest unless a single file is linked
+    directly. While the ticket is still preparing (``is_partial``), the parts committed so far;
+    ``pending`` names the others."""
 
     ticket_id: str
     name: str
@@ -171,6 +176,8 @@ class Result:
     manifest: Part | None
     expires_at: datetime | None
     raw: dict[str, Any] = field(repr=False, compare=False)
+    is_partial: bool = False
+    pending: tuple[str, ...] = ()
 
     @property
     def total_size(self) -> int:
@@ -187,4 +194,6 @@ class Result:
             manifest=Part.from_json(manifest) if isinstance(manifest, dict) else None,
             expires_at=_time(data.get("expires_at")),
             raw=data,
+            is_partial=bool(data.get("partial", False)),
+            pending=tuple(str(part["name"]) for part in data.get("pending", [])),
         )
