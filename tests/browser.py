@@ -31,7 +31,7 @@ RECORD_EVENT_SOURCE = """
 (() => {
   const Native = window.EventSource;
   const records = (window.__sse = []);
-  const TYPES = ["status", "progress", "position", "resync", "message"];
+  const TYPES = ["status", "progress", "position", "part_ready", "resync", "message"];
   class RecordingEventSource extends Native {
     constructor(url, init) {
       super(url, init);
@@ -217,6 +217,9 @@ def set_options(driver: webdriver.Chrome, **fields: str) -> None:
         css(driver, "#opt-name").send_keys(fields["name"])
     if "compression" in fields:
         Select(css(driver, "#opt-compression")).select_by_value(fields["compression"])
+    if "split" in fields:
+        css(driver, "#opt-split").clear()
+        css(driver, "#opt-split").send_keys(fields["split"])
 
 
 def press_download(driver: webdriver.Chrome) -> None:

@@ -293,6 +293,43 @@ def test_a_person_browses_selects_and_downloads_a_part_watched_live(
     assert_no_console_errors(browser)
 
 
+def test_a_split_archive_offers_its_first_part_while_the_rest_is_built(
+    rig: PageRig, browser: webdriver.Chrome
+) -> None:
+    root = rig.tree(big_gib=3)
+    sign_in(browser, rig, rig.user())
+    open_folder(browser, root)
+    tick(browser, f"{root}/reports/")
+    tick(browser, f"{root}/photos/")
+    set_options(browser, name="early", split="1MB", compression="store")
+    press_download(browser)
+
+    wait_for(browser, lambda d: visible(d, "#tickets .part a"), timeout=60)
+    assert card_status(browser, "early") == "preparing"
+    pending = browser.find_elements(By.CSS_SELECTOR, "#tickets .part.pending")
+    assert pending and "is being built" in pending[0].text
+    link = css(browser, "#tickets .part a")
+    count = len(browser.find_elements(By.CSS_SELECTOR, "#tickets .part"))
+    assert link.text.startswith(f"Download part 1 of {count}: early-1-of-{count}.zip")
+    screenshot(browser, "first-part-early", show="#tickets")
+    link.click()
+    first = wait_for_download(rig.downloads, f"early-1-of-{count}.zip")
+    assert card_status(browser, "early") == "preparing"  # saved while the rest is still built
+    with zipfile.ZipFile(first) as opened_zip:
+        assert opened_zip.testzip() is None
+        assert "reports/2023.pdf" in opened_zip.namelist()
+
+    wait_for(browser, lambda d: card_status(d, "early") == "ready", timeout=120)
+    wait_for(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, "#tickets .part.pending"))
+    links = browser.find_elements(By.CSS_SELECTOR, "#tickets .part a")
+    assert [item.get_attribute("download") for item in links] == [
+        f"early-{number}-of-{count}.zip" for number in range(1, count + 1)
+    ]
+    assert "manifest" in card(browser, "early").text
+    screenshot(browser, "all-parts-ready", show="#tickets")
+    assert_no_console_errors(browser)
+
+
 def test_a_waiting_and_a_preparing_download_are_cancelled_from_the_page(
     rig: PageRig, browser: webdriver.Chrome
 ) -> None:

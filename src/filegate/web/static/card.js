@@ -85,46 +85,34 @@ export class TicketCard {
     this.dismiss.hidden = !FINAL.has(status) || status === "ready";
   }
 
-  /** The part buttons and the manifest link, once the result is known; drawn once. */
+  /**
+   * The part buttons and the manifest link, once the result is known; while the archive is
+   * still built, the parts committed so far, and the others as waiting. Drawn again only when
+   * a part was added.
+   */
   drawResult(ticket) {
-    const result = ticket.status === "ready" ? ticket.result : null;
+    const live = ticket.status === "ready" || (ticket.status === "preparing" && ticket.result?.partial);
+    const result = live ? ticket.result : null;
     if (!result) {
       this.parts.replaceChildren();
       this.manifest.replaceChildren();
       this.parts.hidden = this.manifest.hidden = true;
+      this.drawn = null;
       return;
     }
-    if (this.parts.childElementCount) return; // links once; they do not change
+    const drawn = `${result.parts.length}:${Boolean(result.partial)}`;
+    if (this.drawn === drawn) return; // links do not change
+    this.drawn = drawn;
     this.parts.hidden = false;
-    const count = result.parts.length;
-    result.parts.forEach((part, index) => {
+    const count = result.parts_total ?? result.parts.length;
+    const items = result.parts.map((part, index) => partItem(part, part.part ?? index + 1, count));
+    for (const waiting of result.pending ?? []) {
       const item = document.createElement("li");
-      item.className = "part";
-      const link = document.createElement("a");
-      link.className = "button primary";
-      link.href = part.url;
-      link.setAttribute("download", part.name);
-      const label = count > 1 ? `Download part ${index + 1} of ${count}` : "Download";
-      link.textContent = `${label}: ${part.name} (${formatSize(part.size)})`;
-      const checksum = document.createElement("p");
-      checksum.className = "checksum";
-      if (part.sha256) {
-        checksum.append("SHA-256: ");
-        const code = document.createElement("code");
-        code.textContent = part.sha256;
-        checksum.append(code);
-      } else {
-        checksum.textContent = "A link to the file itself: no checksum was computed (the file was not read).";
-      }
-      item.append(link, checksum);
-      if (part.oversized) {
-        const note = document.createElement("p");
-        note.className = "hint";
-        note.textContent = "This part holds one file larger than the split size.";
-        item.append(note);
-      }
-      this.parts.append(item);
-    });
+      item.className = "part pending";
+      item.textContent = `Part ${waiting.part} of ${count}: ${waiting.name} is being built.`;
+      items.push(item);
+    }
+    this.parts.replaceChildren(...items);
     if (result.manifest) {
       this.manifest.hidden = false;
       const link = document.createElement("a");
@@ -132,8 +120,41 @@ export class TicketCard {
       link.setAttribute("download", result.manifest.name);
       link.textContent = `The manifest: every file with its size and checksum (${formatSize(result.manifest.size)})`;
       this.manifest.replaceChildren(link);
+    } else {
+      this.manifest.replaceChildren();
+      this.manifest.hidden = true;
     }
   }
+}
+
+/** One part's download button, with its checksum. */
+function partItem(part, number, count) {
+  const item = document.createElement("li");
+  item.className = "part";
+  const link = document.createElement("a");
+  link.className = "button primary";
+  link.href = part.url;
+  link.setAttribute("download", part.name);
+  const label = count > 1 ? `Download part ${number} of ${count}` : "Download";
+  link.textContent = `${label}: ${part.name} (${formatSize(part.size)})`;
+  const checksum = document.createElement("p");
+  checksum.className = "checksum";
+  if (part.sha256) {
+    checksum.append("SHA-256: ");
+    const code = document.createElement("code");
+    code.textContent = part.sha256;
+    checksum.append(code);
+  } else {
+    checksum.textContent = "A link to the file itself: no checksum was computed (the file was not read).";
+  }
+  item.append(link, checksum);
+  if (part.oversized) {
+    const note = document.createElement("p");
+    note.className = "hint";
+    note.textContent = "This part holds one file larger than the split size.";
+    item.append(note);
+  }
+  return item;
 }
 
 /** The state in a sentence: the place in line and why, the percent, the reason it failed. */

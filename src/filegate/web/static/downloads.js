@@ -123,6 +123,11 @@ export class Downloads {
       if (ticket.status !== "queued") return;
       ticket.position = { position: data.position, reason: data.reason };
       this.refresh(ticket);
+    } else if (type === "part_ready") {
+      if (FINAL.has(ticket.status)) return;
+      // A committed part can be downloaded while the others are built: its link is in the result.
+      if (ticket.status === "queued") this.setStatus(ticket, "preparing");
+      this.loadResult(ticket);
     }
   }
 
@@ -134,13 +139,28 @@ export class Downloads {
     if (status === "ready") this.loadResult(ticket);
   }
 
+  /** The ticket's parts and links: while it is preparing, those committed so far (partial). */
   async loadResult(ticket, attempt = 1) {
-    if (ticket.result || ticket.loadingResult || !ticket.result_url) return;
+    if ((ticket.result && !ticket.result.partial) || !ticket.result_url) return;
+    if (ticket.loadingResult) {
+      ticket.resultStale = true; // a part came while asking: ask again once this answer is in
+      return;
+    }
     ticket.loadingResult = true;
+    ticket.resultStale = false;
     try {
-      ticket.result = await get(onThisOrigin(ticket.result_url));
+      const result = await get(onThisOrigin(ticket.result_url));
+      const known = ticket.result ? ticket.result.parts.length : 0;
+      if (!(result.partial && result.parts.length <= known)) {
+        ticket.result = result;
+        const newest = result.parts[result.parts.length - 1];
+        if (result.partial && newest) {
+          this.announce(`${this.title(ticket)}: part ${newest.part} of ${result.parts_total} can be downloaded.`);
+        }
+      }
       this.refresh(ticket);
     } catch (error) {
+      if (error.status === 409 && ticket.status !== "ready") return; // it ended meanwhile: the stream says how
       if (error.status === 410) {
         this.setStatus(ticket, "expired");
       } else if ((error.status === 0 || error.status >= 500) && attempt < RESULT_TRIES) {
@@ -152,6 +172,7 @@ export class Downloads {
     } finally {
       ticket.loadingResult = false;
     }
+    if (ticket.resultStale || (ticket.status === "ready" && ticket.result?.partial)) this.loadResult(ticket);
   }
 
   title(ticket) {

@@ -5,7 +5,7 @@
 
 import { onThisOrigin } from "./api.js";
 
-const TYPES = ["status", "progress", "position"];
+const TYPES = ["status", "progress", "position", "part_ready"];
 const REMEMBERED_IDS = 5000;
 
 export class EventFeed {
