@@ -29,6 +29,11 @@ TicketsReached = Callable[[str, TicketStatus], None]
 the worker's services call it so that each such ticket's webhook is queued (webhooks/notify.py)."""
 
 
+class BuildTakenOver(Exception):
+    """Another worker holds the build's lease now (this one was cut off long enough for its lease
+    to lapse, or the build was delivered twice): this one stops, leaving the build to it."""
+
+
 def _now_ms() -> int:
     return int(datetime.now(UTC).timestamp() * 1000)
 
@@ -71,17 +76,30 @@ class BuildRegistry:
         return Manifest.from_json(text) if text is not None else None
 
     def transition(
-        self, build_id: str, status: BuildStatus, event: dict[str, Any] | None = None, **fields: str
+        self,
+        build_id: str,
+        status: BuildStatus,
+        event: dict[str, Any] | None = None,
+        holder: str = "",
+        **fields: str,
     ) -> bool:
-        """Change the build and every ticket holding it; False when the build's status forbids it."""
-        return self._state.run(builds.transition(build_id, status, event or {}, fields)) >= 0
+        """Change the build and every ticket holding it; False when the build's status forbids it.
+        Given a ``holder``, raises BuildTakenOver when another worker holds the build's lease."""
+        changed = self._state.run(builds.transition(build_id, status, event or {}, fields, holder))
+        if changed == -2:
+            raise BuildTakenOver(build_id)
+        return bool(changed >= 0)
 
     def progress(self, build_id: str, progress: dict[str, Any]) -> None:
         self._state.run(builds.progress(build_id, progress))
 
-    def part_ready(self, build_id: str, committed: CommittedPart) -> bool:
-        """List a committed part and tell the build's tickets; False once the build stopped building."""
-        return self._state.run(builds.part_ready(build_id, committed.to_json(), committed.event())) >= 0
+    def part_ready(self, build_id: str, committed: CommittedPart, holder: str) -> bool:
+        """List a committed part and tell the build's tickets; False once the build stopped
+        building, BuildTakenOver when another worker than ``holder`` holds it."""
+        told = self._state.run(builds.part_ready(build_id, committed.to_json(), committed.event(), holder))
+        if told == -2:
+            raise BuildTakenOver(build_id)
+        return bool(told >= 0)
 
     def committed_parts(self, build_id: str) -> dict[int, CommittedPart]:
         """The parts the build committed, by number (a part listed twice, by two deliveries that
@@ -89,6 +107,11 @@ class BuildRegistry:
         rows: list[str] = self._redis.lrange(keys.build_parts(build_id), 0, -1)
         parts = (CommittedPart.from_json(row) for row in rows)
         return {part.number: part for part in parts}
+
+    def running(self) -> set[str]:
+        """The builds holding a slot now (admitted, building)."""
+        members: set[str] = self._redis.smembers(keys.RUNNING)
+        return members
 
     def due(self, now: datetime, limit: int = 100) -> list[str]:
         """Builds whose latest holder expired by ``now``, oldest first."""
@@ -103,12 +126,21 @@ class BuildRegistry:
     def forget(self, build_id: str) -> None:
         self._state.run(builds.forget(build_id))
 
-    def renew_lease(self, build_id: str, seconds: int = LEASE_SECONDS) -> None:
-        """Tell the sweeper this build's worker is alive."""
-        self._redis.set(keys.lease(build_id), "1", ex=seconds)
+    def take_lease(
+        self, build_id: str, holder: str, seconds: int = LEASE_SECONDS, *, force: bool = False
+    ) -> str | None:
+        """Make ``holder`` the one worker building the build (lua/lease.lua); None when it is, else
+        the other holder whose lease still runs. ``force`` takes it from a holder known dead."""
+        taken, current = self._state.run(builds.lease(build_id, holder, seconds, "take", force))
+        return None if taken == 1 else str(current)
 
-    def drop_lease(self, build_id: str) -> None:
-        self._redis.delete(keys.lease(build_id))
+    def renew_lease(self, build_id: str, holder: str, seconds: int = LEASE_SECONDS) -> bool:
+        """Tell the sweeper the holder is alive; False when another worker took the build over."""
+        return bool(self._state.run(builds.lease(build_id, holder, seconds, "renew")) == 1)
+
+    def drop_lease(self, build_id: str, holder: str) -> None:
+        """The holder is done with the build (a lease another worker took is left alone)."""
+        self._state.run(builds.lease(build_id, holder, 0, "drop"))
 
     def reclaim_lost(self) -> list[str]:
         """Builds whose worker died, or whose message was lost: back in the queue (lua/reclaim.lua)."""

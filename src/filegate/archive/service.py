@@ -14,9 +14,10 @@ from redis.exceptions import RedisError
 from urllib3.exceptions import HTTPError
 
 from filegate.archive.builder import BuildCancelled, Progress, build_parts
+from filegate.archive.holder import active, is_dead, new_holder
 from filegate.archive.parts import part_name, plan_parts
 from filegate.archive.record import BuildRecord, CommittedPart
-from filegate.archive.registry import BuildRegistry, TicketsReached
+from filegate.archive.registry import BuildRegistry, BuildTakenOver, TicketsReached
 from filegate.errors import FilegateError
 from filegate.metrics.cluster import BuildMetrics
 from filegate.snapshot.manifest import Manifest
@@ -29,6 +30,15 @@ log = logging.getLogger(__name__)
 # Failures of the infrastructure rather than of the request: the build is
 # tried again later (it is idempotent) instead of failing its tickets.
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (RedisError, StorageUnavailable, HTTPError, ConnectionError)
+
+
+_KEPT_ON: tuple[type[Exception], ...] = (*TRANSIENT_ERRORS, BuildTakenOver)
+"""Ends of a build that keep its committed parts: it is tried again, or goes on elsewhere."""
+
+
+class BuildHeldElsewhere(Exception):
+    """Another worker is building it and its lease runs: this delivery leaves the build alone (if
+    that worker dies, its lease lapses and the sweep queues the build again)."""
 
 
 class ArchiveService:
@@ -65,44 +75,61 @@ class ArchiveService:
         manifest = self._builds.manifest(build_id)
         if manifest is None:
             return None
-        with self._lease(build_id):
-            if not self._builds.transition(build_id, BuildStatus.BUILDING):
+        holder = new_holder()
+        with self._lease(build_id, holder) as taken_over:
+            if not self._builds.transition(build_id, BuildStatus.BUILDING, holder=holder):
                 return None
             started = time.monotonic()
             # Only a first start waited in the queue: a build delivered again was building already.
             if self._metrics and build.status is BuildStatus.QUEUED and build.queued_at is not None:
                 self._metrics.build_started((datetime.now(UTC) - build.queued_at).total_seconds())
-            status, stored_bytes = self._run(build_id, build, manifest)
+            status, stored_bytes = self._run(build_id, build, manifest, holder, taken_over)
             if self._metrics:
                 self._metrics.build_ended(status.value, time.monotonic() - started, stored_bytes)
             return status
 
     @contextlib.contextmanager
-    def _lease(self, build_id: str) -> Iterator[None]:
-        """Renew the build's lease while it runs: if this process dies, the lease lapses and the
-        sweeper puts the build back in the queue for another worker."""
-        self._builds.renew_lease(build_id, self._lease_seconds)
-        stop = threading.Event()
+    def _lease(self, build_id: str, holder: str) -> Iterator[threading.Event]:
+        """Hold the build's lease while it runs: if this process dies, the lease lapses and the
+        sweeper puts the build back in the queue for another worker. The event yielded is set once
+        another worker took the build over (this one was cut off longer than the lease); the
+        build then stops without touching what the other one writes.
+
+        Raises BuildHeldElsewhere when another worker's lease still runs."""
+        other = self._builds.take_lease(build_id, holder, self._lease_seconds)
+        if other is not None and is_dead(other):
+            log.info("build %s: its last worker (%s) is dead; taken over at once", build_id, other)
+            other = self._builds.take_lease(build_id, holder, self._lease_seconds, force=True)
+        if other is not None:
+            raise BuildHeldElsewhere(other)
+        stop, taken_over = threading.Event(), threading.Event()
 
         def renew() -> None:
             while not stop.wait(self._lease_seconds / 3):
                 try:
-                    self._builds.renew_lease(build_id, self._lease_seconds)
+                    if not self._builds.renew_lease(build_id, holder, self._lease_seconds):
+                        log.warning("build %s was taken over by another worker: this one stops", build_id)
+                        taken_over.set()
+                        return
                 except RedisError:
                     log.warning("could not renew the lease of build %s", build_id)
 
         heart = threading.Thread(target=renew, name=f"lease-{build_id}", daemon=True)
         heart.start()
         try:
-            yield
+            with active(holder):
+                yield taken_over
         finally:
             stop.set()
             heart.join()
             with contextlib.suppress(RedisError):
-                self._builds.drop_lease(build_id)
+                self._builds.drop_lease(build_id, holder)
 
-    def _run(self, build_id: str, build: BuildRecord, manifest: Manifest) -> tuple[BuildStatus, int]:
-        """The status the build ended in, and the bytes it stored."""
+    def _run(
+        self, build_id: str, build: BuildRecord, manifest: Manifest, holder: str, taken_over: threading.Event
+    ) -> tuple[BuildStatus, int]:
+        """The status the build ended in, and the bytes it stored. Raises BuildTakenOver when
+        another worker took the build over meanwhile: its committed parts stay for that one."""
         started = time.monotonic()
         context = {"build_id": build_id, "ticket_ids": self._builds.tickets(build_id)}
 
@@ -147,12 +174,17 @@ class ArchiveService:
                 options.compression,
                 _throttled(report, self._progress_interval),
                 on_change=options.on_change,
-                should_stop=self._cancel_check(build_id),
+                should_stop=self._stop_check(build_id, taken_over),
                 resumed=resumed,
-                on_committed=lambda committed: self._committed(build_id, committed),
-                kept_on=TRANSIENT_ERRORS,
+                on_committed=lambda committed: self._committed(build_id, committed, holder),
+                kept_on=_KEPT_ON,
             )
+        except BuildTakenOver:
+            raise
         except TRANSIENT_ERRORS:
+            if taken_over.is_set():
+                # Cut off from the store as from Redis: the other worker has the build, no retry.
+                raise BuildTakenOver(build_id) from None
             raise
         except BuildCancelled:
             self._discard_committed(build_id)
@@ -170,7 +202,7 @@ class ArchiveService:
         report(Progress(files, files, size, size, len(plan), len(plan)))
         encoded = json.dumps([part.to_dict() for part in parts])
         archives = sum(1 for part in parts if part.role == "part")
-        self._transition(build_id, BuildStatus.READY, {"parts": archives}, parts=encoded)
+        self._transition(build_id, BuildStatus.READY, {"parts": archives}, holder=holder, parts=encoded)
         stored = sum(part.size for part in parts)
         log.info(
             "build %s ready: %d parts, %d bytes",
@@ -181,12 +213,17 @@ class ArchiveService:
         )
         return BuildStatus.READY, stored
 
-    def _cancel_check(self, build_id: str, interval_seconds: float = 0.5) -> Callable[[], bool]:
-        """Whether the build was cancelled, asking Redis at most every ``interval_seconds``."""
+    def _stop_check(
+        self, build_id: str, taken_over: threading.Event, interval_seconds: float = 0.5
+    ) -> Callable[[], bool]:
+        """Whether the build was cancelled, asking Redis at most every ``interval_seconds``; raises
+        BuildTakenOver once another worker holds it."""
         last = time.monotonic()
 
         def cancelled() -> bool:
             nonlocal last
+            if taken_over.is_set():
+                raise BuildTakenOver(build_id)
             now = time.monotonic()
             if now - last < interval_seconds:
                 return False
@@ -220,8 +257,8 @@ class ArchiveService:
             kept[number] = part
         return kept
 
-    def _committed(self, build_id: str, committed: CommittedPart) -> None:
-        if self._builds.part_ready(build_id, committed):
+    def _committed(self, build_id: str, committed: CommittedPart, holder: str) -> None:
+        if self._builds.part_ready(build_id, committed, holder):
             log.info(
                 "build %s: part %d of %d committed (%d bytes)",
                 build_id,
@@ -245,11 +282,16 @@ class ArchiveService:
                 log.warning("could not remove part %s of build %s", part.part.key, build_id)
 
     def _transition(
-        self, build_id: str, status: BuildStatus, event: dict[str, object] | None = None, **fields: str
+        self,
+        build_id: str,
+        status: BuildStatus,
+        event: dict[str, object] | None = None,
+        holder: str = "",
+        **fields: str,
     ) -> bool:
         """Change the build and its tickets, then queue the webhooks of those it brought to a final
         state (after the change: a webhook never tells of a state not stored)."""
-        changed = self._builds.transition(build_id, status, event, **fields)
+        changed = self._builds.transition(build_id, status, event, holder, **fields)
         shown = TICKET_STATUS[status]
         if changed and shown.is_final and self._tickets_reached is not None:
             self._tickets_reached(build_id, shown)

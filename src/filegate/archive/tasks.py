@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import Task, shared_task
 
-from filegate.archive.service import TRANSIENT_ERRORS, ArchiveService
+from filegate.archive.registry import BuildTakenOver
+from filegate.archive.service import TRANSIENT_ERRORS, ArchiveService, BuildHeldElsewhere
 from filegate.metrics.cluster import BuildMetrics
 from filegate.worker import worker_context
 
 MAX_RETRIES = 5
+log = logging.getLogger(__name__)
 
 
 @shared_task(  # type: ignore[untyped-decorator]
@@ -27,6 +31,13 @@ def build_archive(self: Task, build_id: str) -> str | None:
     )
     try:
         status = service.build(build_id)
+    except BuildHeldElsewhere as exc:
+        log.info("build %s is being built by another worker (%s): this delivery leaves it", build_id, exc)
+        return None
+    except BuildTakenOver:
+        # The slot, the parts and the end of the build are the other worker's now.
+        log.info("build %s goes on in another worker; this one stopped", build_id)
+        return None
     except TRANSIENT_ERRORS as exc:
         if self.request.retries < MAX_RETRIES:
             # The build keeps its slot while it waits to be tried again.

@@ -43,7 +43,8 @@ class ExpiryService:
                 enqueue_delete(build_id)
                 handed += 1
         try:
-            removed = self._storage.discard_stale_incomplete(self._stale_after_seconds)
+            running = self._builds.running()
+            removed = self._storage.discard_stale_incomplete(self._stale_after_seconds, running)
         except Exception:
             log.exception("could not remove the leftovers of crashed builds")
         else:

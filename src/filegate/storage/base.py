@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -236,8 +236,10 @@ class Storage(abc.ABC):
         """Remove what an interrupted write of ``key`` left: partial files, open multipart uploads."""
 
     @abc.abstractmethod
-    def discard_stale_incomplete(self, older_than_seconds: int) -> int:
-        """Remove every partial output older than this, of any key; returns how many."""
+    def discard_stale_incomplete(self, older_than_seconds: int, running: Collection[str] = ()) -> int:
+        """Remove every partial output older than this, of any key but those of the builds
+        ``running`` (keys ``<build id>/...``: a running build's upload is never taken from it,
+        whatever its age is said to be); returns how many."""
 
     @abc.abstractmethod
     def output_exists(self, key: str) -> bool: ...

@@ -8,7 +8,7 @@ import glob
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from stat import S_ISDIR, S_ISLNK, S_ISREG
@@ -305,10 +305,12 @@ class LocalStorage(Storage):
         for partial in final.parent.glob(f".{glob.escape(final.name)}.{_PARTIAL_TAG}{PARTIAL_SUFFIX}"):
             partial.unlink(missing_ok=True)
 
-    def discard_stale_incomplete(self, older_than_seconds: int) -> int:
+    def discard_stale_incomplete(self, older_than_seconds: int, running: Collection[str] = ()) -> int:
         cutoff = time.time() - older_than_seconds
         removed = 0
         for partial in self.output_dir.rglob(f".*{PARTIAL_SUFFIX}"):
+            if partial.relative_to(self.output_dir).parts[0] in running:
+                continue
             with contextlib.suppress(FileNotFoundError):
                 if partial.stat().st_mtime < cutoff:
                     partial.unlink()

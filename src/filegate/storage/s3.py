@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -223,12 +223,14 @@ class S3Storage(Storage):
             if upload.key == key:
                 self._output_uploads.abort(key, upload.upload_id)
 
-    def discard_stale_incomplete(self, older_than_seconds: int) -> int:
+    def discard_stale_incomplete(self, older_than_seconds: int, running: Collection[str] = ()) -> int:
         cutoff = datetime.now(UTC) - timedelta(seconds=older_than_seconds)
         stale = [
             upload
             for upload in self._output_uploads.incomplete()
-            if upload.initiated_at is not None and upload.initiated_at < cutoff
+            if upload.initiated_at is not None
+            and upload.initiated_at < cutoff
+            and upload.key.split("/", 1)[0] not in running
         ]
         for upload in stale:
             self._output_uploads.abort(upload.key, upload.upload_id)

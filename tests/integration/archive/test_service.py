@@ -7,7 +7,14 @@ from __future__ import annotations
 import hashlib
 import os
 
+import pytest
+
+from filegate.archive.holder import new_holder
+from filegate.archive.record import CommittedPart, Part
+from filegate.archive.registry import BuildTakenOver
+from filegate.archive.service import BuildHeldElsewhere
 from filegate.auth.principal import ANONYMOUS
+from filegate.state import keys
 from filegate.state.states import BuildStatus, TicketStatus
 from tests.integration.wiring import Services, wait_until
 from tests.readers import check_unzip, check_zipfile
@@ -109,3 +116,62 @@ async def test_a_build_whose_tickets_expired_while_it_waited_is_never_built(serv
     assert services.stored(build_id) == []
     assert services.running() == set()
     assert (await services.ticket(record.ticket_id)).status is TicketStatus.EXPIRED
+
+
+async def test_a_build_has_one_holder_and_one_that_lost_its_lease_writes_nothing_more(
+    services: Services,
+) -> None:
+    """Worker a is cut off until its lease lapses; worker b takes the build. When a is back, its
+    renewal, its next part and its end are refused: the build, its parts and its slot are b's."""
+    services.put("trip/a.txt", b"one")
+    record = await services.request(["trip/"])
+    build_id = services.build_id(record)
+    builds = services.builds
+    assert builds.take_lease(build_id, "host-a/1/10/x", 30) is None
+    assert builds.transition(build_id, BuildStatus.BUILDING, holder="host-a/1/10/x")
+    assert builds.take_lease(build_id, "host-b/2/20/y", 30) == "host-a/1/10/x"  # a's lease runs
+
+    services.redis.delete(keys.lease(build_id))  # a's lease lapsed while it was cut off
+    assert builds.take_lease(build_id, "host-b/2/20/y", 30) is None
+    assert not builds.renew_lease(build_id, "host-a/1/10/x", 30)
+    committed = CommittedPart(1, 1, Part(key=f"{build_id}/a.zip", name="a.zip", size=1, sha256="0" * 64))
+    with pytest.raises(BuildTakenOver):
+        builds.part_ready(build_id, committed, "host-a/1/10/x")
+    with pytest.raises(BuildTakenOver):
+        builds.transition(build_id, BuildStatus.READY, holder="host-a/1/10/x", parts="[]")
+    builds.drop_lease(build_id, "host-a/1/10/x")  # a's end leaves b's lease alone
+    assert services.redis.get(keys.lease(build_id)) == "host-b/2/20/y"
+    assert builds.committed_parts(build_id) == {}
+    assert (await services.ticket(record.ticket_id)).status is TicketStatus.PREPARING
+
+    assert builds.part_ready(build_id, committed, "host-b/2/20/y")
+    assert list(builds.committed_parts(build_id)) == [1]
+
+
+async def test_a_delivery_of_a_build_another_live_worker_holds_leaves_it_alone(services: Services) -> None:
+    services.put("trip/a.txt", b"one")
+    build_id = services.build_id(await services.request(["trip/"]))
+    assert services.builds.take_lease(build_id, "elsewhere/1/10/x", 30) is None
+    assert services.builds.transition(build_id, BuildStatus.BUILDING, holder="elsewhere/1/10/x")
+
+    with pytest.raises(BuildHeldElsewhere):
+        services.archive.build(build_id)
+    assert services.stored(build_id) == []
+    assert services.running() == {build_id}
+
+
+async def test_a_build_whose_holder_on_this_host_died_is_taken_at_once(services: Services) -> None:
+    services.put("trip/a.txt", b"one")
+    build_id = services.build_id(await services.request(["trip/"]))
+    holder = new_holder().split("/")
+    holder[2] = str(_unused_pid())
+    assert services.builds.take_lease(build_id, "/".join(holder), 30) is None
+    assert services.builds.transition(build_id, BuildStatus.BUILDING, holder="/".join(holder))
+
+    assert services.archive.build(build_id) is BuildStatus.READY
+
+
+def _unused_pid() -> int:
+    """A process id no process of this machine has (a pool process that was killed)."""
+    running = {int(name) for name in os.listdir("/proc") if name.isdigit()}
+    return next(pid for pid in range(max(running) + 1000, 1, -1) if pid not in running)

@@ -129,8 +129,8 @@ async def test_a_build_whose_worker_died_is_queued_again_and_sent_again(make_ser
 async def test_a_live_builds_lease_keeps_it_from_being_reclaimed(services: Services) -> None:
     [record] = await _requests(services, ["alive"])
     build_id = services.build_id(record)
-    services.builds.renew_lease(build_id, 30)
-    assert services.builds.transition(build_id, BuildStatus.BUILDING)
+    assert services.builds.take_lease(build_id, "worker-1", 30) is None
+    assert services.builds.transition(build_id, BuildStatus.BUILDING, holder="worker-1")
 
     assert services.scheduler.reclaim() == []
     assert services.running() == {build_id}
