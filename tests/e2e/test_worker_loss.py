@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import shutil
@@ -11,13 +12,15 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+import redis
 
-from tests.client import build_folder, current_state, request_download, wait_final
+from tests.client import api_get, auth, build_folder, current_state, request_download, wait_final
 from tests.conftest import Deployment, deployed
 from tests.services import pool_children, service_env
 from tests.sources import LocalSources, S3Sources
-from tests.sse import read_all
+from tests.sse import Reader, read_all
 
 
 def test_killed_build_is_delivered_again_and_finishes(deployment: Deployment) -> None:
@@ -107,3 +110,74 @@ def test_a_whole_worker_killed_mid_build_gives_its_slot_back_and_the_build_runs_
     cleanup_log = (leased.service.workdir / "cleanup.log").read_text()
     assert "lost its worker: queued again" in cleanup_log
     shutil.rmtree(Path(leased.service.env["FILEGATE_OUTPUT_DIR"]) / folder)
+
+
+def _snapshot(client: redis.Redis) -> list[tuple[bytes, int, bytes]]:
+    """Every key of the database at one instant (writes held meanwhile): name, TTL, DUMP."""
+    client.execute_command("CLIENT", "PAUSE", 5000, "WRITE")
+    try:
+        names = list(client.scan_iter(count=1000))
+        with client.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.pttl(name)
+                pipe.dump(name)
+            replies = pipe.execute()
+    finally:
+        client.execute_command("CLIENT", "UNPAUSE")
+    return [(name, replies[2 * i], replies[2 * i + 1]) for i, name in enumerate(names)]
+
+
+def _restore(client: redis.Redis, snapshot: list[tuple[bytes, int, bytes]]) -> None:
+    """The database as it was: what a replica that lagged holds once it is promoted."""
+    with client.pipeline(transaction=True) as pipe:
+        pipe.flushdb()
+        for name, ttl, value in snapshot:
+            pipe.restore(name, max(ttl, 0), value)
+        pipe.execute()
+
+
+def test_a_build_whose_last_writes_were_lost_with_the_redis_primary_is_repaired(leased: Deployment) -> None:
+    """Replication to a Redis replica is asynchronous: a failover can lose the last writes. Here
+    Redis goes back to how it was when part 1 of 3 was committed, after the build was ready (every
+    state change is one script, so what is left is a consistent earlier state). The lease lapses,
+    the sweep queues the build again, and it goes on from part 1 to ready: no ticket waits forever."""
+    root = leased.folder()
+    sources = leased.sources
+    assert isinstance(sources, LocalSources)
+    first, last = os.urandom(3 * 1024**2), os.urandom(3 * 1024**2)
+    sources.put(f"{root}/a.bin", first)
+    sources.put(f"{root}/c.bin", last)
+    with (sources.root / root / "b.bin").open("wb") as sparse:
+        sparse.truncate(2 * 1024**3)
+    client = redis.Redis.from_url(leased.service.env["FILEGATE_REDIS_URL"])
+    try:
+        created = request_download(
+            leased.base_url, [f"{root}/"], split_size="8MB", compression="store", name="lagged"
+        )
+        ticket_id = created.json()["ticket_id"]
+        url = f"{leased.base_url}/ticket/{ticket_id}/status"
+        with httpx.stream("GET", url, headers=auth(leased.base_url), timeout=60) as response:
+            for message in Reader().messages(response.iter_lines()):
+                if message.event == "part_ready":
+                    snapshot = _snapshot(client)
+                    break
+        assert wait_final(leased.base_url, ticket_id, timeout=120)["status"] == "ready"
+
+        _restore(client, snapshot)
+        assert current_state(leased.base_url, ticket_id)["status"] == "preparing"
+        final = wait_final(leased.base_url, ticket_id, timeout=120)
+    finally:
+        (sources.root / root / "b.bin").unlink()
+        client.close()
+
+    assert final["status"] == "ready", final
+    build_id = leased.build_id(ticket_id)
+    assert f"build {build_id} resumed after part 1 of 3" in leased.service.worker_log.read_text()
+    result = api_get(leased.base_url, f"/ticket/{ticket_id}/result").json()
+    assert [part["part"] for part in result["parts"]] == [1, 2, 3] and not result["partial"]
+    folder = Path(leased.service.env["FILEGATE_OUTPUT_DIR"]) / build_id
+    for part in result["parts"]:
+        assert hashlib.sha256((folder / part["name"]).read_bytes()).hexdigest() == part["sha256"]
+    with zipfile.ZipFile(folder / result["parts"][0]["name"]) as archive:
+        assert archive.read(f"{root}/a.bin") == first
+    shutil.rmtree(folder)
