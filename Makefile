@@ -92,6 +92,10 @@ bench-page: install tools ## The page in headless Chromium: Download pressed →
 bench-control: install tools ## The control plane under load: POST /download at queue depths, SSE with 2,000 listeners
 	$(PY) bench/control.py
 
+.PHONY: bench-cluster
+bench-cluster: install tools ## Several hosts in network namespaces (root): builds/min with 1 and 2 worker hosts, recovery times
+	$(PY) bench/cluster.py
+
 .PHONY: bench-s3
 bench-s3: install tools ## S3 builds (moto) against the server's own multipart upload; GET bytes per archived byte
 	$(PY) bench/s3.py
