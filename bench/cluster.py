@@ -25,6 +25,7 @@ can only show what coordination costs and what a lost host costs, not more speed
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import statistics
@@ -188,13 +189,21 @@ def _failover(cluster: Cluster, ticket_id: str) -> float:
         _redis_args(cluster.workdir, "--replicaof", replica_of, str(REDIS_PORT)),
         cluster.workdir / f"{primary}-redis.log",
     )
+    # Only once its copy is whole (link up, no sync under way) may it be promoted in its turn: a
+    # replica still loading its first sync would be promoted empty.
+    returned = redis.Redis(host=cluster.host(primary).address, port=REDIS_PORT, socket_timeout=2)
     deadline = time.monotonic() + 60
     while True:
         assert time.monotonic() < deadline, "the old primary did not come back as a replica"
-        info = cluster.redis().info("replication")
-        if int(info.get("connected_slaves", 0)) >= 1 and _sentinels_see_replica(cluster):
-            break
+        with contextlib.suppress(redis.RedisError):
+            info = returned.info("replication")
+            synced = info.get("master_link_status") == "up" and not int(
+                info.get("master_sync_in_progress", 1)
+            )
+            if synced and _sentinels_see_replica(cluster):
+                break
         time.sleep(0.2)
+    returned.close()
     return recovered
 
 
