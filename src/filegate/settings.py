@@ -142,6 +142,12 @@ class Settings(BaseSettings):
         description="Small sources (under 1 MiB) a build reads at once ahead of the one it writes; "
         "0 reads one at a time.",
     )
+    crc_cache_ttl: DurationSeconds = Field(
+        30 * 86400,
+        ge=1,
+        description="How long the CRC-32 a build computed for a pinned source is remembered in "
+        "Redis, so later builds store it with its CRC-32 known (and may copy it on S3).",
+    )
     min_split_size: SizeBytes = Field(10 * 1000**2, description="Smallest split size a request may ask for.")
     default_split_size: OptionalSizeBytes = Field(
         None, description="Split size for requests that name none; empty means one ZIP."

@@ -15,6 +15,7 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
+from filegate.archive.crc_cache import CrcCache
 from filegate.archive.registry import BuildRegistry
 from filegate.archive.service import ArchiveService
 from filegate.auth.principal import ANONYMOUS, Principal
@@ -228,6 +229,7 @@ def wire(settings: Settings) -> Services:
             settings.build_lease,
             BuildMetrics(sync_client),
             webhooks.build_reached,
+            CrcCache(sync_client, settings.crc_cache_ttl),
         ),
         scheduler=Scheduler(builds, settings, LicenceCheck(settings), sender, webhooks.build_reached),
         sender=sender,

@@ -7,7 +7,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from filegate.archive.buffers import BufferRing, PartSink, read_full
 from filegate.archive.compression import should_deflate
@@ -17,7 +17,7 @@ from filegate.archive.prefetch import Prefetcher
 from filegate.archive.record import CommittedPart, Part
 from filegate.archive.zipwriter import EntryMismatch, ZipWriter
 from filegate.snapshot.manifest import Manifest, ManifestEntry
-from filegate.storage.base import SourceChanged, SourceStream, Storage
+from filegate.storage.base import SourceChanged, SourceEntry, SourceStream, Storage
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,24 @@ class BuildCancelled(Exception):
     """The build was cancelled while it ran; its partial output is gone."""
 
 
+class StaleCrc(Exception):
+    """A source's bytes, as pinned, do not have the CRC-32 known for them beforehand: the part
+    is written again without it."""
+
+    def __init__(self, source: SourceEntry) -> None:
+        super().__init__(source.path)
+        self.source = source
+
+
+@dataclass(slots=True)
+class KnownCrcs:
+    """CRC-32s of a build's sources: ``before`` known ahead (archive/crc_cache.py), ``found``
+    computed by this build, for the cache."""
+
+    before: dict[SourceEntry, int] = field(default_factory=dict)
+    found: dict[SourceEntry, int] = field(default_factory=dict)
+
+
 def never() -> bool:
     return False
 
@@ -74,7 +92,9 @@ class _PartBuilder:
         on_progress: ProgressCallback,
         should_stop: StopCheck = never,
         prefetcher: Prefetcher | None = None,
+        crcs: KnownCrcs | None = None,
     ) -> None:
+        self._crcs = crcs or KnownCrcs()
         self._prefetcher = prefetcher
         self._should_stop = should_stop
         self._storage = storage
@@ -102,6 +122,8 @@ class _PartBuilder:
         try:
             self._add_file(entry)
         except EntryMismatch:
+            if source in self._crcs.before:
+                raise StaleCrc(source) from None
             raise SourceChanged(f"{source.path} changed while it was read", paths=[source.path]) from None
         self._progress.files_done += 1
         self._on_progress(self._progress)
@@ -131,11 +153,14 @@ class _PartBuilder:
                 self._emit(add, slot, first)
                 return
             # Any other is read once, as it streams into the archive: a larger file left
-            # uncompressed becomes deflate made of stored blocks (see ZipWriter.open_entry).
-            target = self._writer.open_entry(entry.name, source.modified, source.size, compress)
+            # uncompressed becomes deflate made of stored blocks (see ZipWriter.open_entry),
+            # or is stored as it is when its CRC-32 is known.
+            crc = self._crcs.before.get(source)
+            target = self._writer.open_entry(entry.name, source.modified, source.size, compress, crc)
             self._stream(stream, target.write, slot, first)
             stream.verify()
             target.close()
+            self._crcs.found[source] = target.crc
 
     def _stream(
         self, stream: SourceStream, write: Callable[[memoryview], None], slot: int, chunk: memoryview
@@ -162,6 +187,7 @@ class _Run:
     fetcher: ThreadPoolExecutor | None
     ring: BufferRing
     should_stop: StopCheck
+    crcs: KnownCrcs
 
     def write_part(self, planned: PlannedPart) -> Part:
         name = part_name(self.base_name, planned.number, self.part_count)
@@ -183,6 +209,7 @@ class _Run:
                 self.on_progress,
                 self.should_stop,
                 prefetcher,
+                self.crcs,
             )
             try:
                 for entry in planned.entries:
@@ -255,6 +282,7 @@ def build_parts(
     resumed: dict[int, CommittedPart] | None = None,
     on_committed: PartCommitted = _ignore,
     kept_on: tuple[type[BaseException], ...] = (),
+    crcs: KnownCrcs | None = None,
 ) -> list[Part]:
     """Write each planned part as a standalone ZIP, then the manifest beside them (last in the
     list). Each part is told to ``on_committed`` once it is stored; a part in ``resumed`` (stored
@@ -262,11 +290,17 @@ def build_parts(
     written stays behind, unless the failure is one of ``kept_on`` (the build will be tried
     again, and goes on from the parts committed).
 
+    ``crcs.before`` holds the CRC-32s known ahead: such a file left uncompressed is stored with it
+    in its header; a file whose bytes do not
+    match theirs is dropped from it and its part written again. ``crcs.found`` receives the
+    CRC-32 of every file streamed.
+
     A source that changed since it was pinned fails the build (SourceChanged), unless
     ``on_change`` is 'latest': the part is then written again from the start with the
     source as it is now (or without it, when it is gone), and the manifest says so.
     """
     resumed = resumed or {}
+    crcs = crcs if crcs is not None else KnownCrcs()
     progress = Progress(
         files_done=0,
         files_total=sum(part.file_count for part in plan),
@@ -297,7 +331,7 @@ def build_parts(
         ):
             run = _Run(
                 storage, base_name, key_prefix, compression, len(plan), progress, on_progress, hasher,
-                deflater, fetcher, BufferRing(), should_stop,
+                deflater, fetcher, BufferRing(), should_stop, crcs,
             )  # fmt: skip
             for planned in plan[len(done) :]:
                 progress.part = planned.number
@@ -308,6 +342,17 @@ def build_parts(
                     try:
                         part = run.write_part(planned)
                         break
+                    except StaleCrc as exc:
+                        if attempt == MAX_PART_ATTEMPTS:
+                            raise SourceChanged(
+                                f"{exc.source.path} changed while it was read", paths=[exc.source.path]
+                            ) from None
+                        log.warning(
+                            "part %d is written again: %s is not the CRC-32 known", planned.number, exc
+                        )
+                        crcs.before.pop(exc.source, None)
+                        crcs.found.pop(exc.source, None)
+                        progress.files_done, progress.bytes_done = start
                     except SourceChanged as exc:
                         if on_change != "latest" or attempt == MAX_PART_ATTEMPTS:
                             raise

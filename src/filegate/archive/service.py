@@ -13,9 +13,11 @@ from datetime import UTC, datetime
 from redis.exceptions import RedisError
 from urllib3.exceptions import HTTPError
 
-from filegate.archive.builder import BuildCancelled, Progress, build_parts
+from filegate.archive.buffers import CHUNK_SIZE
+from filegate.archive.builder import BuildCancelled, KnownCrcs, Progress, build_parts
+from filegate.archive.crc_cache import CrcCache
 from filegate.archive.holder import active, is_dead, new_holder
-from filegate.archive.parts import part_name, plan_parts
+from filegate.archive.parts import PlannedPart, part_name, plan_parts
 from filegate.archive.record import BuildRecord, CommittedPart
 from filegate.archive.registry import BuildRegistry, BuildTakenOver, TicketsReached
 from filegate.errors import FilegateError
@@ -50,7 +52,9 @@ class ArchiveService:
         lease_seconds: int = LEASE_SECONDS,
         metrics: BuildMetrics | None = None,
         tickets_reached: TicketsReached | None = None,
+        crc_cache: CrcCache | None = None,
     ) -> None:
+        self._crc_cache = crc_cache
         self._tickets_reached = tickets_reached
         self._lease_seconds = lease_seconds
         self._metrics = metrics
@@ -166,19 +170,25 @@ class ArchiveService:
             for number in range(len(resumed) + 1, len(plan) + 1):
                 self._storage.discard_incomplete(f"{build_id}/{part_name(options.name, number, len(plan))}")
             self._storage.discard_incomplete(f"{build_id}/{options.name}.manifest.json")
-            parts = build_parts(
-                self._storage,
-                plan,
-                options.name,
-                build_id,
-                options.compression,
-                _throttled(report, self._progress_interval),
-                on_change=options.on_change,
-                should_stop=self._stop_check(build_id, taken_over),
-                resumed=resumed,
-                on_committed=lambda committed: self._committed(build_id, committed, holder),
-                kept_on=_KEPT_ON,
-            )
+            crcs = self._known_crcs(plan)
+            try:
+                parts = build_parts(
+                    self._storage,
+                    plan,
+                    options.name,
+                    build_id,
+                    options.compression,
+                    _throttled(report, self._progress_interval),
+                    on_change=options.on_change,
+                    should_stop=self._stop_check(build_id, taken_over),
+                    resumed=resumed,
+                    on_committed=lambda committed: self._committed(build_id, committed, holder),
+                    kept_on=_KEPT_ON,
+                    crcs=crcs,
+                )
+            finally:
+                # What the build computed is right even if it went no further.
+                self._remember_crcs(crcs)
         except BuildTakenOver:
             raise
         except TRANSIENT_ERRORS:
@@ -212,6 +222,23 @@ class ArchiveService:
             extra=step("ready", parts=archives, bytes=stored),
         )
         return BuildStatus.READY, stored
+
+    def _known_crcs(self, plan: list[PlannedPart]) -> KnownCrcs:
+        """The CRC-32s known before the build of its streamed files, from the cache in one round trip."""
+        sources = [
+            entry.source
+            for part in plan
+            for entry in part.entries
+            if not entry.source.is_dir and entry.source.size >= CHUNK_SIZE
+        ]
+        crcs = KnownCrcs()
+        if self._crc_cache is not None:
+            crcs.before = self._crc_cache.known(self._storage, sources)
+        return crcs
+
+    def _remember_crcs(self, crcs: KnownCrcs) -> None:
+        if self._crc_cache is not None:
+            self._crc_cache.remember(self._storage, crcs.found)
 
     def _stop_check(
         self, build_id: str, taken_over: threading.Event, interval_seconds: float = 0.5

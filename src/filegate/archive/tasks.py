@@ -6,6 +6,7 @@ import logging
 
 from celery import Task, shared_task
 
+from filegate.archive.crc_cache import CrcCache
 from filegate.archive.registry import BuildTakenOver
 from filegate.archive.service import TRANSIENT_ERRORS, ArchiveService, BuildHeldElsewhere
 from filegate.metrics.cluster import BuildMetrics
@@ -28,6 +29,7 @@ def build_archive(self: Task, build_id: str) -> str | None:
         settings.build_lease,
         BuildMetrics(context.redis),
         context.webhooks.build_reached,
+        CrcCache(context.redis, settings.crc_cache_ttl),
     )
     try:
         status = service.build(build_id)

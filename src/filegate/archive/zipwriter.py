@@ -238,6 +238,11 @@ class EntryWriter:
         self._size = 0
         self._compressed_size = 0
 
+    @property
+    def crc(self) -> int:
+        """The entry's CRC-32, once closed."""
+        return self._crc
+
     def write(self, data: bytes | memoryview) -> None:
         self._crc = isal_zlib.crc32(data, self._crc)
         self._size += len(data)

@@ -169,6 +169,11 @@ def lua_shared_keys() -> str:
     return "".join(f"local {name} = KEYS[{i}]\n" for i, name in enumerate(_SHARED_NAMES, start=1))
 
 
+def source_crc(pin_digest: str) -> str:
+    """The CRC-32 of one pinned source's bytes (archive/crc_cache.py), by the SHA-256 of its pin."""
+    return f"{PREFIX}crc:{pin_digest}"
+
+
 def sweep_slot(slot: int) -> str:
     """Taken by the one sweep that runs in interval number ``slot`` (see expiry/schedule.py)."""
     return f"{PREFIX}sweep:slot:{slot}"

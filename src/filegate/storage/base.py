@@ -197,6 +197,11 @@ class Storage(abc.ABC):
     def stat(self, path: str) -> SourceEntry | None:
         """The file or folder at ``path``, or None when nothing is there."""
 
+    def content_pin(self, entry: SourceEntry) -> str:
+        """A name of the exact bytes ``entry`` is pinned to, distinct across stores: two entries
+        with one pin hold the same bytes (the CRC-32 cache keys on it)."""
+        return f"{type(self).__name__}:{entry.path}\0{entry.version}"
+
     @abc.abstractmethod
     def walk(self, folder: str) -> Iterator[SourceEntry]:
         """Every file and sub-folder below ``folder``, depth first, in name order.

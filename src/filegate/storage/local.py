@@ -178,6 +178,10 @@ class LocalStorage(Storage):
             version="" if is_dir else _version_of(st),
         )
 
+    def content_pin(self, entry: SourceEntry) -> str:
+        # The version token holds size, mtime, inode and device: the file itself as it was.
+        return f"local:{self.root}/{entry.path}\0{entry.version}"
+
     def stat(self, path: str) -> SourceEntry | None:
         _, st = self._resolve_stat(path)
         if st is None:

@@ -209,6 +209,11 @@ class S3Storage(Storage):
     def open_source(self, entry: SourceEntry) -> SourceStream:
         return S3SourceStream(self._client, self.source_bucket, entry)
 
+    def content_pin(self, entry: SourceEntry) -> str:
+        # A version id names immutable bytes; without one, the ETag names the content.
+        pin = f"v={entry.version_id}" if entry.version_id else f"etag={entry.version}"
+        return f"s3:{self.source_bucket}/{entry.path}\0{pin}"
+
     def create_output(self, key: str) -> OutputWriter:
         if self._uploader is None:
             self._uploader = ThreadPoolExecutor(

@@ -1,0 +1,67 @@
+"""CRC-32s of pinned sources remembered in Redis, so a later build knows them before it reads.
+
+A ZIP entry left uncompressed needs its CRC-32 in its local header to be stored as it is
+(ZipWriter.open_entry); only then can its bytes be placed without passing through the worker
+(a server-side copy on S3). Every build remembers the CRC-32 it computed for each streamed
+file, under the source's pin (``Storage.content_pin``: an S3 version id or ETag, the local
+store's size-mtime-inode token), for ``ttl_seconds``. A pin names immutable bytes, so a CRC-32
+found for it is the CRC-32 of the bytes the build will place; a stored entry whose bytes pass
+through the worker is checked against it all the same (EntryMismatch).
+
+The cache only ever spares work: Redis not answering means no CRC-32 is known, and a failed
+write is logged and forgotten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Mapping
+
+import redis
+from redis.exceptions import RedisError
+
+from filegate.state import keys
+from filegate.storage.base import SourceEntry, Storage
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TTL_SECONDS = 30 * 86400
+
+
+def _key(storage: Storage, source: SourceEntry) -> str:
+    return keys.source_crc(hashlib.sha256(storage.content_pin(source).encode()).hexdigest())
+
+
+class CrcCache:
+    def __init__(self, client: redis.Redis, ttl_seconds: int = DEFAULT_TTL_SECONDS) -> None:
+        self._client = client
+        self._ttl_seconds = ttl_seconds
+
+    def known(self, storage: Storage, sources: Iterable[SourceEntry]) -> dict[SourceEntry, int]:
+        """The CRC-32s remembered for these sources, in one round trip; the rest are left out."""
+        wanted = list(dict.fromkeys(sources))
+        if not wanted:
+            return {}
+        try:
+            values = self._client.mget([_key(storage, source) for source in wanted])
+        except RedisError as exc:
+            log.warning("the CRC-32 cache could not be read: %s", exc)
+            return {}
+        found: dict[SourceEntry, int] = {}
+        for source, value in zip(wanted, values, strict=True):
+            if value is not None and str(value).isdigit() and int(value) <= 0xFFFFFFFF:
+                found[source] = int(value)
+        return found
+
+    def remember(self, storage: Storage, crcs: Mapping[SourceEntry, int]) -> None:
+        """Keep each CRC-32 for the TTL from now (one round trip)."""
+        if not crcs:
+            return
+        try:
+            with self._client.pipeline(transaction=False) as pipe:
+                for source, crc in crcs.items():
+                    pipe.set(_key(storage, source), crc, ex=self._ttl_seconds)
+                pipe.execute()
+        except RedisError as exc:
+            log.warning("the CRC-32 cache could not be written: %s", exc)
