@@ -142,6 +142,18 @@ class Settings(BaseSettings):
         description="Small sources (under 1 MiB) a build reads at once ahead of the one it writes; "
         "0 reads one at a time.",
     )
+    s3_server_copy: bool = Field(
+        True,
+        description="Large stored files whose CRC-32 is known are copied into archives by the S3 "
+        "store itself (UploadPartCopy), when it takes it (asked once per process); off: every byte "
+        "streams through the worker.",
+    )
+    s3_server_copy_min_size: SizeBytes = Field(
+        64 * 1024**2,
+        ge=10 * 1024**2,
+        description="Smallest file copied by the store rather than streamed (at least 10 MiB: "
+        "every part but the last of an upload is at least 5 MiB).",
+    )
     crc_cache_ttl: DurationSeconds = Field(
         30 * 86400,
         ge=1,

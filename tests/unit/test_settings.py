@@ -34,6 +34,9 @@ def test_human_sizes_and_durations_are_read(monkeypatch: pytest.MonkeyPatch) -> 
         ("FILEGATE_DEFAULT_EXPIRY", "a while"),
         ("FILEGATE_STORAGE", "floppy"),
         ("FILEGATE_PORT", "99999"),
+        ("FILEGATE_S3_SERVER_COPY_MIN_SIZE", "8MiB"),
+        ("FILEGATE_S3_SERVER_COPY", "perhaps"),
+        ("FILEGATE_CRC_CACHE_TTL", "0"),
     ],
 )
 def test_a_bad_value_names_its_variable(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from filegate.storage.base import OutputWriter, SourceStream
+from filegate.storage.base import OutputWriter, SourceEntry, SourceStream
 
 CHUNK_SIZE = 1024 * 1024
 # Sources are read into a ring of reused buffers: fresh memory for every
@@ -23,7 +23,9 @@ class PartSink:
 
     hashlib releases the GIL on large updates, so hashing runs on the second
     core while this thread reads, computes CRC-32 and writes: the SHA-256
-    comes from the bytes as they stream by, never from a second read.
+    comes from the bytes as they stream by, never from a second read. A part
+    with bytes copied inside the store (``copy``) is the exception: its
+    SHA-256 is the store's read-back (StoredOutput.sha256), not this one.
     """
 
     def __init__(self, output: OutputWriter, hasher: ThreadPoolExecutor) -> None:
@@ -32,6 +34,8 @@ class PartSink:
         self._sha256 = hashlib.sha256()
         self._pending = bytearray()
         self.last_hash: Future[None] | None = None
+        self.has_copies = False
+        """Whether bytes were placed that never came by: ``finish`` then is not the part's SHA-256."""
 
     def __call__(self, data: bytes | memoryview) -> None:
         if len(data) < COALESCE_BELOW:
@@ -41,6 +45,16 @@ class PartSink:
             return
         self._flush()
         self._send(data)
+
+    def copy(self, source: SourceEntry, offset: int) -> None:
+        """``source``'s bytes from ``offset`` on, copied inside the store after what was written."""
+        self.flush()
+        self.has_copies = True
+        self._output.copy_source(source, offset)
+
+    def flush(self) -> None:
+        """Hand what is gathered to the output now."""
+        self._flush()
 
     def _flush(self) -> None:
         if self._pending:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from filegate.archive.buffers import BufferRing, PartSink, read_full
+from filegate.archive.buffers import CHUNK_SIZE, BufferRing, PartSink, read_full
 from filegate.archive.compression import should_deflate
 from filegate.archive.integrity import manifest_document, write_manifest
 from filegate.archive.parts import PlannedPart, part_name
@@ -17,7 +17,7 @@ from filegate.archive.prefetch import Prefetcher
 from filegate.archive.record import CommittedPart, Part
 from filegate.archive.zipwriter import EntryMismatch, ZipWriter
 from filegate.snapshot.manifest import Manifest, ManifestEntry
-from filegate.storage.base import SourceChanged, SourceEntry, SourceStream, Storage
+from filegate.storage.base import OutputWriter, SourceChanged, SourceEntry, SourceStream, Storage
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +92,10 @@ class _PartBuilder:
         on_progress: ProgressCallback,
         should_stop: StopCheck = never,
         prefetcher: Prefetcher | None = None,
+        output: OutputWriter | None = None,
         crcs: KnownCrcs | None = None,
     ) -> None:
+        self._output = output
         self._crcs = crcs or KnownCrcs()
         self._prefetcher = prefetcher
         self._should_stop = should_stop
@@ -130,6 +132,9 @@ class _PartBuilder:
 
     def _add_file(self, entry: ManifestEntry) -> None:
         source = entry.source
+        if self._may_copy(source):
+            self._add_copied(entry)
+            return
         fetched = self._prefetcher.take(entry) if self._prefetcher is not None else None
         if fetched is not None:
             compress = should_deflate(entry.name, self._compression, fetched)
@@ -161,6 +166,45 @@ class _PartBuilder:
             stream.verify()
             target.close()
             self._crcs.found[source] = target.crc
+
+    def _may_copy(self, source: SourceEntry) -> bool:
+        return (
+            self._output is not None
+            and self._compression != "deflate"
+            and source in self._crcs.before
+            and self._output.may_copy(source)
+        )
+
+    def _add_copied(self, entry: ManifestEntry) -> None:
+        """A large file that may be stored and whose CRC-32 is known: its first bytes are read,
+        and unless they call for deflate, the bytes the part ahead of the copy needs; the store
+        copies the rest (OutputWriter.copy_source). Read in ranges, so that only these pass by."""
+        source = entry.source
+        crc = self._crcs.before[source]
+        slot, buffer = self._ring.take()
+        with self._storage.open_source_range(source, 0, CHUNK_SIZE) as stream:
+            first = buffer[: read_full(stream, buffer)]
+        if len(first) != CHUNK_SIZE:
+            raise SourceChanged(f"{source.path} is shorter than it was", paths=[source.path])
+        compress = should_deflate(entry.name, self._compression, first)
+        target = self._writer.open_entry(entry.name, source.modified, source.size, compress, crc)
+        head: int | None = None
+        if not compress and self._output is not None:
+            self._sink.flush()  # the writer counts the header among the bytes ahead of the copy
+            head = self._output.copy_head_bytes(source, len(first))
+        end = source.size if head is None else head
+        if end > len(first):
+            with self._storage.open_source_range(source, len(first), end - len(first)) as stream:
+                self._stream(stream, target.write, slot, first)
+                stream.verify()
+        else:
+            self._emit(target.write, slot, first)
+        if head is not None:
+            target.place(source.size - head, lambda: self._sink.copy(source, head))
+            self._progress.bytes_done += source.size - head
+            self._on_progress(self._progress)
+        target.close()
+        self._crcs.found[source] = target.crc
 
     def _stream(
         self, stream: SourceStream, write: Callable[[memoryview], None], slot: int, chunk: memoryview
@@ -209,6 +253,7 @@ class _Run:
                 self.on_progress,
                 self.should_stop,
                 prefetcher,
+                output,
                 self.crcs,
             )
             try:
@@ -218,8 +263,11 @@ class _Run:
                 if prefetcher is not None:
                     prefetcher.cancel()
             size = writer.close()
-            sha256 = sink.finish()
-            output.commit()
+            streamed_sha256 = sink.finish()
+            stored = output.commit()
+        sha256 = stored.sha256 if sink.has_copies else streamed_sha256
+        if sha256 is None or stored.size != size:
+            raise RuntimeError(f"{key} was stored without its SHA-256 or with a size other than written")
         return Part(name=name, key=key, size=size, sha256=sha256, oversized=planned.oversized)
 
 
@@ -291,7 +339,7 @@ def build_parts(
     again, and goes on from the parts committed).
 
     ``crcs.before`` holds the CRC-32s known ahead: such a file left uncompressed is stored with it
-    in its header; a file whose bytes do not
+    in its header, and on S3 a large one copied by the store itself; a file whose bytes do not
     match theirs is dropped from it and its part written again. ``crcs.found`` receives the
     CRC-32 of every file streamed.
 

@@ -224,7 +224,8 @@ class ArchiveService:
         return BuildStatus.READY, stored
 
     def _known_crcs(self, plan: list[PlannedPart]) -> KnownCrcs:
-        """The CRC-32s known before the build of its streamed files, from the cache in one round trip."""
+        """The CRC-32s known before the build of its streamed files (from the cache, in one round
+        trip), and of those the store might copy, the store's own where it keeps one."""
         sources = [
             entry.source
             for part in plan
@@ -234,6 +235,13 @@ class ArchiveService:
         crcs = KnownCrcs()
         if self._crc_cache is not None:
             crcs.before = self._crc_cache.known(self._storage, sources)
+        copied_from = self._storage.server_copy_min_size
+        if copied_from is not None:
+            for source in sources:
+                if source.size >= copied_from and source not in crcs.before:
+                    stored = self._storage.stored_crc32(source)
+                    if stored is not None:
+                        crcs.before[source] = stored
         return crcs
 
     def _remember_crcs(self, crcs: KnownCrcs) -> None:

@@ -93,6 +93,10 @@ class ZipWriter:
         self._sink(data)
         self._offset += len(data)
 
+    def _skip(self, length: int) -> None:
+        """``length`` bytes placed in the archive by someone else (a copy inside the store)."""
+        self._offset += length
+
     def _new_record(self, name: str, modified: datetime, method: int, flags: int, mode: int) -> CentralRecord:
         encoded = name.encode("utf-8")
         if not name.isascii():
@@ -237,11 +241,24 @@ class EntryWriter:
         self._crc = 0
         self._size = 0
         self._compressed_size = 0
+        self._placed = False
 
     @property
     def crc(self) -> int:
         """The entry's CRC-32, once closed."""
         return self._crc
+
+    def place(self, length: int, copy: Callable[[], None]) -> None:
+        """The entry's last ``length`` bytes, which ``copy`` places in the output without them
+        passing through here: only for a stored entry whose CRC-32 was given, which stands for
+        them (the pin of their source guarantees them; see archive/crc_cache.py)."""
+        if self._expected is None or self._compressor is not None:
+            raise ValueError("only a stored entry with a known CRC-32 can be placed")
+        copy()
+        self._placed = True
+        self._size += length
+        self._compressed_size += length
+        self._owner._skip(length)
 
     def write(self, data: bytes | memoryview) -> None:
         self._crc = isal_zlib.crc32(data, self._crc)
@@ -258,6 +275,8 @@ class EntryWriter:
             tail = self._compressor.flush()
             self._compressed_size += len(tail)
             self._owner._emit(tail)
+        if self._placed and self._expected is not None:
+            self._crc = self._expected[1]
         if self._expected is not None and self._expected != (self._size, self._crc):
             raise EntryMismatch(
                 f"{self._record.name.decode()!r} is not the size or CRC-32 announced in its header"

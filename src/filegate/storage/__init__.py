@@ -27,6 +27,7 @@ def build_storage(settings: Settings) -> Storage:
             part_size=settings.s3_part_size,
             upload_concurrency=settings.s3_upload_concurrency,
             small_files_fetched_ahead=settings.s3_fetch_ahead,
+            server_copy_min_size=settings.s3_server_copy_min_size if settings.s3_server_copy else None,
             probe_client=make_client(
                 settings.s3_endpoint,
                 settings.s3_access_key,

@@ -33,6 +33,9 @@ class StoredOutput:
 
     key: str
     size: int
+    sha256: str | None = None
+    """Set when some of its bytes were copied inside the store, never seen by the writer: the
+    SHA-256 of the object as stored, read back after it was completed."""
 
 
 class ListingPhase(StrEnum):
@@ -162,6 +165,21 @@ class OutputWriter(abc.ABC):
     @abc.abstractmethod
     def abort(self) -> None: ...
 
+    def may_copy(self, source: SourceEntry) -> bool:
+        """Whether ``source`` might be copied inside the store rather than written (see
+        ``copy_head_bytes``, which gives the answer for certain)."""
+        return False
+
+    def copy_head_bytes(self, source: SourceEntry, first: int) -> int | None:
+        """How many of ``source``'s first bytes (at least ``first``) to write before the rest of it
+        can be copied inside the store with ``copy_source``; None when it cannot be."""
+        return None
+
+    def copy_source(self, source: SourceEntry, offset: int) -> None:
+        """Place ``source``'s bytes from ``offset`` to its end after what was written, copied
+        inside the store; only after ``copy_head_bytes`` said how many to write first."""
+        raise NotImplementedError
+
     def __enter__(self) -> OutputWriter:
         return self
 
@@ -189,6 +207,10 @@ class Storage(abc.ABC):
     """How many small sources a build reads ahead, at once, while it writes earlier ones: each
     read of a network store waits on a round trip, a local one does not."""
 
+    server_copy_min_size: int | None = None
+    """Sources from this size on may be copied into outputs by the store itself (their CRC-32
+    known); None: never."""
+
     metadata_is_local: bool = False
     """``stat`` and ``output_exists`` are system calls of microseconds, not network requests: the
     API may make a few on its event loop instead of paying for the hop to a thread."""
@@ -201,6 +223,16 @@ class Storage(abc.ABC):
         """A name of the exact bytes ``entry`` is pinned to, distinct across stores: two entries
         with one pin hold the same bytes (the CRC-32 cache keys on it)."""
         return f"{type(self).__name__}:{entry.path}\0{entry.version}"
+
+    def stored_crc32(self, entry: SourceEntry) -> int | None:
+        """The CRC-32 of the whole source as the store itself keeps it, when it keeps one."""
+        return None
+
+    def open_source_range(self, entry: SourceEntry, offset: int, length: int) -> SourceStream:
+        """A reader of ``length`` pinned bytes from ``offset``: what a build reads of a source whose
+        other bytes the store copies itself (OutputWriter.copy_source), so only stores whose
+        outputs copy need it."""
+        raise NotImplementedError(f"{type(self).__name__} reads whole sources only")
 
     @abc.abstractmethod
     def walk(self, folder: str) -> Iterator[SourceEntry]:

@@ -3,6 +3,8 @@
 - Multipart uploads (``_create_multipart_upload`` and its siblings): the public ``put_object``
   does multipart uploads too, but only by pulling from a stream, so an archive written by
   pushing bytes would need a thread and a pipe in between.
+- ``_upload_part_copy``: the public ``compose_object`` copies whole ranges into an object of its
+  own, never into an upload that also receives uploaded parts.
 - ``_list_objects``: the public ``list_objects`` always asks for 1,000 keys per request, and a
   page of a folder listing often needs far fewer.
 
@@ -51,6 +53,18 @@ class MultipartUploads:
         # bytes-like object allows: a part's buffer goes up without a copy (the contract test
         # sends a memoryview).
         etag: str = self._client._upload_part(self._bucket, key, cast(bytes, data), None, upload_id, number)
+        return Part(number, etag)
+
+    def upload_part_copy(
+        self, key: str, upload_id: str, number: int, copy_source: dict[str, str], start: int, end: int
+    ) -> Part:
+        """Part ``number`` copied by the store from bytes ``start`` to ``end`` (inclusive) of the
+        object ``copy_source`` names (its x-amz-copy-source headers)."""
+        headers: dict[str, str | list[str] | tuple[str]] = {
+            **copy_source,
+            "x-amz-copy-source-range": f"bytes={start}-{end}",
+        }
+        etag, _ = self._client._upload_part_copy(self._bucket, key, upload_id, number, headers)
         return Part(number, etag)
 
     def complete(self, key: str, upload_id: str, parts: list[Part]) -> None:

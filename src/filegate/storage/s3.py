@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import mimetypes
 from collections.abc import Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +30,7 @@ from filegate.storage.base import (
 )
 from filegate.storage.disposition import content_disposition
 from filegate.storage.minio_internals import MultipartUploads
+from filegate.storage.s3_copy import ServerCopy
 from filegate.storage.s3_listing import MISSING_CODES, S3FolderListing
 from filegate.storage.s3_output import S3OutputWriter
 
@@ -60,13 +62,22 @@ def make_client(
 
 
 class S3SourceStream(SourceStream):
-    def __init__(self, client: Minio, bucket: str, entry: SourceEntry) -> None:
+    """The pinned bytes of one object, all of them or ``length`` from ``offset``."""
+
+    def __init__(
+        self, client: Minio, bucket: str, entry: SourceEntry, offset: int = 0, length: int = 0
+    ) -> None:
         # A version id names immutable bytes; without one, If-Match makes a
         # changed object answer 412 instead of handing over its new bytes.
         headers: dict[str, Any] | None = None if entry.version_id else {"If-Match": f'"{entry.version}"'}
         try:
             self._response = client.get_object(
-                bucket, entry.path, version_id=entry.version_id, request_headers=headers
+                bucket,
+                entry.path,
+                offset=offset,
+                length=length,
+                version_id=entry.version_id,
+                request_headers=headers,
             )
         except S3Error as exc:
             if exc.code in _CHANGED_CODES:
@@ -106,6 +117,7 @@ class S3Storage(Storage):
         probe_client: Minio | None = None,
         upload_concurrency: int = 4,
         small_files_fetched_ahead: int = 8,
+        server_copy_min_size: int | None = None,
     ) -> None:
         self._client = client
         self._probe = probe_client or client
@@ -121,6 +133,13 @@ class S3Storage(Storage):
         self._versioned: bool | None = None
         self._listing = S3FolderListing(client, source_bucket)
         self._output_uploads = MultipartUploads(client, output_bucket)
+        # Sources and outputs are on one server with one client: the server may copy between them.
+        self._copier = (
+            None
+            if server_copy_min_size is None
+            else ServerCopy(self._output_uploads, source_bucket, server_copy_min_size)
+        )
+        self.server_copy_min_size = None if self._copier is None else self._copier.min_size
 
     def _is_versioned(self) -> bool:
         if self._versioned is None:
@@ -209,10 +228,43 @@ class S3Storage(Storage):
     def open_source(self, entry: SourceEntry) -> SourceStream:
         return S3SourceStream(self._client, self.source_bucket, entry)
 
+    def open_source_range(self, entry: SourceEntry, offset: int, length: int) -> SourceStream:
+        if length <= 0:  # the client reads a length of 0 as "to the end"
+            raise ValueError("a range of no bytes")
+        return S3SourceStream(self._client, self.source_bucket, entry, offset, length)
+
     def content_pin(self, entry: SourceEntry) -> str:
         # A version id names immutable bytes; without one, the ETag names the content.
         pin = f"v={entry.version_id}" if entry.version_id else f"etag={entry.version}"
         return f"s3:{self.source_bucket}/{entry.path}\0{pin}"
+
+    def stored_crc32(self, entry: SourceEntry) -> int | None:
+        """The object's own CRC-32 when it was stored with one that covers the whole object: a
+        full-object checksum, or one of a single PUT (a composite one, of a multipart upload,
+        is a CRC of the parts' CRCs, and ends in -<parts>)."""
+        try:
+            found = self._client.stat_object(
+                self.source_bucket,
+                entry.path,
+                version_id=entry.version_id,
+                extra_headers={"x-amz-checksum-mode": "ENABLED"},
+            )
+        except S3Error:
+            return None  # gone (the build will say so), or a store that keeps no checksums
+        except HTTPError as exc:
+            raise StorageUnavailable(f"cannot reach the S3 store: {exc}") from exc
+        headers = found.metadata or {}
+        value = headers.get("x-amz-checksum-crc32")
+        kind = headers.get("x-amz-checksum-type", "FULL_OBJECT")
+        if not value or "-" in value or kind != "FULL_OBJECT":
+            return None
+        if entry.version_id is None and (found.etag or "") != entry.version:
+            return None  # the object changed since it was pinned
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except ValueError:
+            return None
+        return int.from_bytes(raw, "big") if len(raw) == 4 else None
 
     def create_output(self, key: str) -> OutputWriter:
         if self._uploader is None:
@@ -220,7 +272,13 @@ class S3Storage(Storage):
                 self._upload_concurrency, thread_name_prefix="filegate-s3-upload"
             )
         return S3OutputWriter(
-            self._client, self.output_bucket, key, self._part_size, self._uploader, self._upload_concurrency
+            self._client,
+            self.output_bucket,
+            key,
+            self._part_size,
+            self._uploader,
+            self._upload_concurrency,
+            self._copier,
         )
 
     def discard_incomplete(self, key: str) -> None:

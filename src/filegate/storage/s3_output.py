@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import hashlib
 import io
 from concurrent.futures import Executor, Future
 
 from minio import Minio
 from minio.datatypes import Part
 
-from filegate.storage.base import OutputWriter, StoredOutput
+from filegate.storage.base import OutputWriter, SourceEntry, StorageUnavailable, StoredOutput
 from filegate.storage.minio_internals import MultipartUploads
+from filegate.storage.s3_copy import MIN_PART_SIZE, ServerCopy
+
+_READ_BACK_CHUNK = 1024 * 1024
 
 
 class S3OutputWriter(OutputWriter):
@@ -21,10 +25,24 @@ class S3OutputWriter(OutputWriter):
     At most ``in_flight`` parts are on their way; their buffers are reused once sent, so a build
     holds at most ``in_flight`` + 1 parts in memory. An output smaller than one part is a single
     PUT; on failure the upload is aborted.
+
+    With a ``copier``, a large source can go in as parts the store copies itself (``copy_source``),
+    numbered in line with the uploaded ones and sent on the same threads. Every part but the last
+    is at least 5 MiB: the bytes ahead of a copy (the entry's header, and as many of its first
+    bytes as needed) make an uploaded part of at least 5 MiB, and the copied ranges are of the
+    part size, the last one taking the remainder. Such an output's SHA-256 is read back from the
+    store once it is complete (StoredOutput.sha256), since the copied bytes never came by.
     """
 
     def __init__(
-        self, client: Minio, bucket: str, key: str, part_size: int, uploader: Executor, in_flight: int
+        self,
+        client: Minio,
+        bucket: str,
+        key: str,
+        part_size: int,
+        uploader: Executor,
+        in_flight: int,
+        copier: ServerCopy | None = None,
     ) -> None:
         self._client = client
         self._uploads = MultipartUploads(client, bucket)
@@ -36,10 +54,12 @@ class S3OutputWriter(OutputWriter):
         self._buffer = bytearray(part_size)
         self._filled = 0
         self._spare: list[bytearray] = []
-        self._sending: collections.deque[tuple[Future[Part], bytearray]] = collections.deque()
+        self._sending: collections.deque[tuple[Future[Part], bytearray | None]] = collections.deque()
         self._upload_id: str | None = None
         self._parts: list[Part] = []
         self._size = 0
+        self._copier = copier
+        self._has_copies = False
 
     def write(self, data: bytes | memoryview) -> None:
         view = memoryview(data).cast("B")
@@ -69,7 +89,44 @@ class S3OutputWriter(OutputWriter):
         while self._sending and (len(self._sending) > keep or self._sending[0][0].done()):
             sent, buffer = self._sending.popleft()
             self._parts.append(sent.result())
-            self._spare.append(buffer)
+            if buffer is not None:
+                self._spare.append(buffer)
+
+    def may_copy(self, source: SourceEntry) -> bool:
+        return self._copier is not None and self._copier.may_copy(source)
+
+    def copy_head_bytes(self, source: SourceEntry, first: int) -> int | None:
+        if self._copier is None or not self._copier.may_copy(source):
+            return None
+        # The fewest bytes, from ``first`` on, after which the buffer is empty (just sent) or
+        # holds at least a minimum part: the part ahead of the copies may not be smaller.
+        left = (self._filled + first) % self._part_size
+        head = first if left == 0 or left >= MIN_PART_SIZE else first + MIN_PART_SIZE - left
+        if source.size - head < MIN_PART_SIZE or not self._copier.is_supported(source):
+            return None
+        return head
+
+    def copy_source(self, source: SourceEntry, offset: int) -> None:
+        if self._copier is None:
+            raise RuntimeError("this output copies nothing")
+        if self._filled:
+            self._send()
+        if self._upload_id is None:
+            self._upload_id = self._uploads.create(self._key, "application/zip")
+        length = source.size - offset
+        count = max(1, length // self._part_size)
+        for index in range(count):
+            start = offset + index * self._part_size
+            # The last range takes the remainder: a range under 5 MiB could not be a part.
+            end = source.size - 1 if index == count - 1 else start + self._part_size - 1
+            number = len(self._parts) + len(self._sending) + 1
+            copied = self._uploader.submit(
+                self._copier.copy_part, self._key, self._upload_id, number, source, start, end
+            )
+            self._sending.append((copied, None))
+            self._collect(keep=self._in_flight - 1)
+        self._size += length
+        self._has_copies = True
 
     def commit(self) -> StoredOutput:
         if self._upload_id is None:
@@ -83,7 +140,24 @@ class S3OutputWriter(OutputWriter):
             self._collect(keep=0)
             self._uploads.complete(self._key, self._upload_id, self._parts)
         self._release()
-        return StoredOutput(key=self._key, size=self._size)
+        sha256 = self._read_back_sha256() if self._has_copies else None
+        return StoredOutput(key=self._key, size=self._size, sha256=sha256)
+
+    def _read_back_sha256(self) -> str:
+        """The SHA-256 of the object as stored, read as a stream (a megabyte at a time)."""
+        digest = hashlib.sha256()
+        read = 0
+        response = self._client.get_object(self._bucket, self._key)
+        try:
+            for chunk in response.stream(_READ_BACK_CHUNK):
+                digest.update(chunk)
+                read += len(chunk)
+        finally:
+            response.close()
+            response.release_conn()
+        if read != self._size:
+            raise StorageUnavailable(f"{self._key} holds {read} bytes where {self._size} were written")
+        return digest.hexdigest()
 
     def abort(self) -> None:
         for sent, _ in self._sending:

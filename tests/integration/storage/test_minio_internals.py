@@ -13,7 +13,9 @@ from datetime import datetime
 import pytest
 from minio import Minio
 
+from filegate.storage.base import SourceEntry
 from filegate.storage.minio_internals import MultipartUploads, list_keys
+from filegate.storage.s3_copy import copy_source_headers
 from tests.conftest import make_bucket
 
 pytestmark = pytest.mark.s3
@@ -46,6 +48,41 @@ def test_a_multipart_upload_completes_into_the_object_of_its_parts(s3_client: Mi
         stored.close()
         stored.release_conn()
     assert list(uploads.incomplete()) == []
+
+
+def test_a_part_copied_by_the_server_takes_the_range_of_the_source_asked_for(
+    s3_client: Minio, bucket: str
+) -> None:
+    uploads = MultipartUploads(s3_client, bucket)
+    source, head = os.urandom(7 * MIB), os.urandom(5 * MIB)
+    s3_client.put_object(bucket, "in/source.bin", io.BytesIO(source), len(source))
+    upload_id = uploads.create("out/c.zip", "application/zip")
+    parts = [
+        uploads.upload_part("out/c.zip", upload_id, 1, head),
+        uploads.upload_part_copy(
+            "out/c.zip",
+            upload_id,
+            2,
+            copy_source_headers(bucket, _pinned(s3_client, bucket)),
+            MIB,
+            7 * MIB - 2,
+        ),
+    ]
+    assert [part.part_number for part in parts] == [1, 2] and all(part.etag for part in parts)
+    uploads.complete("out/c.zip", upload_id, parts)
+
+    stored = s3_client.get_object(bucket, "out/c.zip")
+    try:
+        assert stored.read() == head + source[MIB : 7 * MIB - 1]
+    finally:
+        stored.close()
+        stored.release_conn()
+
+
+def _pinned(client: Minio, bucket: str) -> SourceEntry:
+    """in/source.bin pinned by its ETag (the bucket keeps no versions)."""
+    found = client.stat_object(bucket, "in/source.bin")
+    return SourceEntry("in/source.bin", False, found.size or 0, datetime.now(), (found.etag or "").strip('"'))
 
 
 def test_an_aborted_upload_is_gone_and_aborting_it_again_is_no_error(s3_client: Minio, bucket: str) -> None:
