@@ -33,6 +33,26 @@ REFUSED_CODES = frozenset(
 _PROBE_PREFIX = ".filegate-probe"
 
 
+def head_bytes(buffered: int, first: int, part_size: int) -> int:
+    """How many of a file's first bytes (``first`` at least) to write after the ``buffered`` bytes
+    of a part of ``part_size`` before the rest is copied: the fewest after which the part is
+    either just sent (the buffer empty) or holds at least a minimum part, since the part ahead of
+    a copy may not be smaller."""
+    left = (buffered + first) % part_size
+    return first if left == 0 or left >= MIN_PART_SIZE else first + MIN_PART_SIZE - left
+
+
+def copy_ranges(offset: int, end: int, part_size: int) -> list[tuple[int, int]]:
+    """The inclusive byte ranges copying ``offset`` to ``end`` (exclusive) as parts: of the part
+    size, the last taking the remainder, as a range under 5 MiB could not be a part."""
+    count = max(1, (end - offset) // part_size)
+    starts = [offset + index * part_size for index in range(count)]
+    return [
+        (start, end - 1 if index == count - 1 else start + part_size - 1)
+        for index, start in enumerate(starts)
+    ]
+
+
 def copy_source_headers(bucket: str, entry: SourceEntry) -> dict[str, str]:
     """The x-amz-copy-source headers naming exactly the pinned bytes: the version id, or on an
     unversioned bucket the key with its ETag as a condition (a changed object answers 412)."""

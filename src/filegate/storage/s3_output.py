@@ -13,7 +13,7 @@ from minio.datatypes import Part
 
 from filegate.storage.base import OutputWriter, SourceEntry, StorageUnavailable, StoredOutput
 from filegate.storage.minio_internals import MultipartUploads
-from filegate.storage.s3_copy import MIN_PART_SIZE, ServerCopy
+from filegate.storage.s3_copy import MIN_PART_SIZE, ServerCopy, copy_ranges, head_bytes
 
 _READ_BACK_CHUNK = 1024 * 1024
 
@@ -98,10 +98,7 @@ class S3OutputWriter(OutputWriter):
     def copy_head_bytes(self, source: SourceEntry, first: int) -> int | None:
         if self._copier is None or not self._copier.may_copy(source):
             return None
-        # The fewest bytes, from ``first`` on, after which the buffer is empty (just sent) or
-        # holds at least a minimum part: the part ahead of the copies may not be smaller.
-        left = (self._filled + first) % self._part_size
-        head = first if left == 0 or left >= MIN_PART_SIZE else first + MIN_PART_SIZE - left
+        head = head_bytes(self._filled, first, self._part_size)
         if source.size - head < MIN_PART_SIZE or not self._copier.is_supported(source):
             return None
         return head
@@ -113,19 +110,14 @@ class S3OutputWriter(OutputWriter):
             self._send()
         if self._upload_id is None:
             self._upload_id = self._uploads.create(self._key, "application/zip")
-        length = source.size - offset
-        count = max(1, length // self._part_size)
-        for index in range(count):
-            start = offset + index * self._part_size
-            # The last range takes the remainder: a range under 5 MiB could not be a part.
-            end = source.size - 1 if index == count - 1 else start + self._part_size - 1
+        for start, end in copy_ranges(offset, source.size, self._part_size):
             number = len(self._parts) + len(self._sending) + 1
             copied = self._uploader.submit(
                 self._copier.copy_part, self._key, self._upload_id, number, source, start, end
             )
             self._sending.append((copied, None))
             self._collect(keep=self._in_flight - 1)
-        self._size += length
+        self._size += source.size - offset
         self._has_copies = True
 
     def commit(self) -> StoredOutput:
