@@ -443,6 +443,7 @@ class Filegate:
         self.client = httpx.Client(base_url=self.base_url, timeout=60)
         self.worker: subprocess.Popen[bytes] | None = None
         self.requests = 0
+        self.redis_url = ""
 
     def _spawn(
         self, args: list[str], log_name: str, env: dict[str, str] | None = None
@@ -477,11 +478,12 @@ class Filegate:
             return False
 
         self._wait_until(redis_listens, redis, "redis.log")
+        self.redis_url = f"redis://127.0.0.1:{redis_port}/0"
 
         env = {key: value for key, value in os.environ.items() if not key.startswith("FILEGATE_")}
         env.update(
             {
-                "FILEGATE_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+                "FILEGATE_REDIS_URL": self.redis_url,
                 "FILEGATE_PORT": str(self.port),
                 "FILEGATE_LOCAL_ROOT": str(self.root),
                 "FILEGATE_OUTPUT_DIR": str(self.out_dir),

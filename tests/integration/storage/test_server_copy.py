@@ -53,7 +53,7 @@ def buckets(s3_client: Minio) -> tuple[str, str]:
 def sources(s3_client: Minio, buckets: tuple[str, str]) -> dict[str, bytes]:
     """Two large files with small ones around them, in one folder."""
     files = {
-        "set/a-film.bin": os.urandom(22 * MIB + 12_345),
+        "set/a film é+.bin": os.urandom(22 * MIB + 12_345),
         "set/b-notes.txt": b"a line that repeats\n" * 20_000,
         "set/c-film.bin": os.urandom(11 * MIB + 7),
         "set/d-small.bin": os.urandom(70_000),
@@ -136,7 +136,7 @@ def test_a_large_stored_file_with_a_known_crc_is_copied_by_the_server(
     check_java_stream(path, expected)
     # Of each large file only ranges were read: at most the part ahead of its copy (5 MiB and a
     # chunk); the small ones whole. The rest the server copied, in ranges of at least 5 MiB.
-    for key in ("set/a-film.bin", "set/c-film.bin"):
+    for key in ("set/a film é+.bin", "set/c-film.bin"):
         reads = [r for r in proxy.object_reads(buckets[0]) if r.path == f"/{buckets[0]}/{key}"]
         assert reads and all(r.range_bytes() is not None for r in reads)
         assert sum(r.range_bytes() or 0 for r in reads) <= MIN_PART_SIZE + MIB
@@ -168,7 +168,7 @@ def test_a_store_refusing_copies_is_asked_once_and_files_stream(
         storage = _storage(refusing.url, buckets, copies=True)
         parts = [_build(storage, plan, f"refused-{n}", KnownCrcs(before=dict(found))) for n in range(2)]
         assert len(refusing.copies()) == 1  # the probe, once for both builds
-        full_reads = [r for r in refusing.object_reads(buckets[0]) if r.path.endswith("a-film.bin")]
+        full_reads = [r for r in refusing.object_reads(buckets[0]) if r.path.endswith("a film é+.bin")]
 
     expected = _download(s3_client, buckets[1], streamed.key, tmp_path)
     for part in parts:
@@ -176,7 +176,7 @@ def test_a_store_refusing_copies_is_asked_once_and_files_stream(
         assert data == expected and part.sha256 == hashlib.sha256(data).hexdigest()
     # Streamed whole in both builds: the first in two ranges around the refused probe, the second
     # (the store known to refuse) in one read.
-    size = len(sources["set/a-film.bin"])
+    size = len(sources["set/a film é+.bin"])
     assert [r.range_bytes() or size for r in full_reads] == [MIB, size - MIB, size]
     assert sum("refused a server-side copy" in record.message for record in caplog.records) == 1
 
