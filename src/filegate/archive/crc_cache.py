@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping
 import redis
 from redis.exceptions import RedisError
 
+from filegate.archive.buffers import CHUNK_SIZE
+from filegate.archive.parts import PlannedPart
 from filegate.state import keys
 from filegate.storage.base import SourceEntry, Storage
 
@@ -65,3 +67,26 @@ class CrcCache:
                 pipe.execute()
         except RedisError as exc:
             log.warning("the CRC-32 cache could not be written: %s", exc)
+
+
+def crcs_before_build(
+    storage: Storage, plan: list[PlannedPart], cache: CrcCache | None
+) -> dict[SourceEntry, int]:
+    """The CRC-32s known before a build of its files that stream (1 MiB and more): from the cache
+    in one round trip, then, for those the store might copy, the store's own where it keeps one
+    (one request each)."""
+    sources = [
+        entry.source
+        for part in plan
+        for entry in part.entries
+        if not entry.source.is_dir and entry.source.size >= CHUNK_SIZE
+    ]
+    known = cache.known(storage, sources) if cache is not None else {}
+    copied_from = storage.server_copy_min_size
+    if copied_from is not None:
+        for source in sources:
+            if source.size >= copied_from and source not in known:
+                stored = storage.stored_crc32(source)
+                if stored is not None:
+                    known[source] = stored
+    return known

@@ -13,11 +13,10 @@ from datetime import UTC, datetime
 from redis.exceptions import RedisError
 from urllib3.exceptions import HTTPError
 
-from filegate.archive.buffers import CHUNK_SIZE
 from filegate.archive.builder import BuildCancelled, KnownCrcs, Progress, build_parts
-from filegate.archive.crc_cache import CrcCache
+from filegate.archive.crc_cache import CrcCache, crcs_before_build
 from filegate.archive.holder import active, is_dead, new_holder
-from filegate.archive.parts import PlannedPart, part_name, plan_parts
+from filegate.archive.parts import part_name, plan_parts
 from filegate.archive.record import BuildRecord, CommittedPart
 from filegate.archive.registry import BuildRegistry, BuildTakenOver, TicketsReached
 from filegate.errors import FilegateError
@@ -170,7 +169,7 @@ class ArchiveService:
             for number in range(len(resumed) + 1, len(plan) + 1):
                 self._storage.discard_incomplete(f"{build_id}/{part_name(options.name, number, len(plan))}")
             self._storage.discard_incomplete(f"{build_id}/{options.name}.manifest.json")
-            crcs = self._known_crcs(plan)
+            crcs = KnownCrcs(before=crcs_before_build(self._storage, plan, self._crc_cache))
             try:
                 parts = build_parts(
                     self._storage,
@@ -222,27 +221,6 @@ class ArchiveService:
             extra=step("ready", parts=archives, bytes=stored),
         )
         return BuildStatus.READY, stored
-
-    def _known_crcs(self, plan: list[PlannedPart]) -> KnownCrcs:
-        """The CRC-32s known before the build of its streamed files (from the cache, in one round
-        trip), and of those the store might copy, the store's own where it keeps one."""
-        sources = [
-            entry.source
-            for part in plan
-            for entry in part.entries
-            if not entry.source.is_dir and entry.source.size >= CHUNK_SIZE
-        ]
-        crcs = KnownCrcs()
-        if self._crc_cache is not None:
-            crcs.before = self._crc_cache.known(self._storage, sources)
-        copied_from = self._storage.server_copy_min_size
-        if copied_from is not None:
-            for source in sources:
-                if source.size >= copied_from and source not in crcs.before:
-                    stored = self._storage.stored_crc32(source)
-                    if stored is not None:
-                        crcs.before[source] = stored
-        return crcs
 
     def _remember_crcs(self, crcs: KnownCrcs) -> None:
         if self._crc_cache is not None:

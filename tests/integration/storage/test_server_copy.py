@@ -22,6 +22,7 @@ from minio.commonconfig import ENABLED
 from minio.versioningconfig import VersioningConfig
 
 from filegate.archive.builder import KnownCrcs, build_parts
+from filegate.archive.crc_cache import crcs_before_build
 from filegate.archive.parts import PlannedPart, plan_parts
 from filegate.archive.record import Part
 from filegate.snapshot.paths import normalise_paths
@@ -179,6 +180,31 @@ def test_a_store_refusing_copies_is_asked_once_and_files_stream(
     size = len(sources["set/a film é+.bin"])
     assert [r.range_bytes() or size for r in full_reads] == [MIB, size - MIB, size]
     assert sum("refused a server-side copy" in record.message for record in caplog.records) == 1
+
+
+def test_a_file_stored_with_its_own_crc_is_copied_in_its_first_build(
+    s3_client: Minio, buckets: tuple[str, str], proxy: S3Proxy, tmp_path: Path
+) -> None:
+    data = os.urandom(12 * MIB + 1)
+    checksum = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+    headers = {"x-amz-sdk-checksum-algorithm": "CRC32", "x-amz-checksum-crc32": checksum}
+    # One PUT (a part size past the file's size): its CRC-32 is the whole file's.
+    s3_client.put_object(
+        buckets[0], "own/film.bin", io.BytesIO(data), len(data), metadata=headers, part_size=16 * MIB
+    )
+    storage = _storage(proxy.url, buckets, copies=True)
+    plan = plan_parts(take_snapshot(storage, normalise_paths(["own/"]), LIMITS), None)
+
+    crcs = KnownCrcs(before=crcs_before_build(storage, plan, cache=None))
+    part = _build(storage, plan, "own", crcs)
+
+    assert list(crcs.before.values()) == [zlib.crc32(data)]
+    # Its first MiB, then what makes the first part (two folder and file headers ahead) 5 MiB.
+    reads = [r.range_bytes() or 0 for r in proxy.object_reads(buckets[0])]
+    assert len(reads) == 2 and reads[0] == MIB and MIN_PART_SIZE - 200 < sum(reads) < MIN_PART_SIZE
+    downloaded = _download(s3_client, buckets[1], part.key, tmp_path)
+    check_zipfile(tmp_path / part.key.replace("/", "-"), {"own/": b"", "own/film.bin": data})
+    assert part.sha256 == hashlib.sha256(downloaded).hexdigest()
 
 
 def test_the_stores_own_full_object_crc_is_taken_where_it_keeps_one(
