@@ -1,5 +1,6 @@
 """An HTTP proxy in front of the S3 test server that notes every request it passes on, and can
-refuse UploadPartCopy as a store without it does (501 NotImplemented)."""
+refuse UploadPartCopy as a store without it does (501 NotImplemented), or reads under a prefix
+as a store whose credentials may not read there does (403 AccessDenied)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ from urllib.parse import unquote, urlsplit
 _NOT_IMPLEMENTED = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NotImplemented</Code>'
     b"<Message>A header you provided implies functionality that is not implemented</Message></Error>"
+)
+_ACCESS_DENIED = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+    b"<Message>Access Denied</Message></Error>"
 )
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding"}
 
@@ -44,6 +49,8 @@ class Request:
 class S3Proxy:
     upstream: tuple[str, int]
     refuse_copies: bool = False
+    refuse_reads_under: str | None = None
+    """A path prefix ("/bucket/folder/") whose GETs are refused."""
     port: int = 0
     requests: list[Request] = field(default_factory=list)
 
@@ -78,6 +85,10 @@ class S3Proxy:
                 proxy.requests.append(request)
                 if proxy.refuse_copies and request.is_copy:
                     self._answer(501, {"Content-Type": "application/xml"}, _NOT_IMPLEMENTED)
+                    return
+                refused = proxy.refuse_reads_under
+                if refused is not None and self.command == "GET" and request.path.startswith(refused):
+                    self._answer(403, {"Content-Type": "application/xml"}, _ACCESS_DENIED)
                     return
                 upstream = http.client.HTTPConnection(*proxy.upstream, timeout=60)
                 try:

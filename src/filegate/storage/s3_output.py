@@ -132,7 +132,15 @@ class S3OutputWriter(OutputWriter):
             self._collect(keep=0)
             self._uploads.complete(self._key, self._upload_id, self._parts)
         self._release()
-        sha256 = self._read_back_sha256() if self._has_copies else None
+        sha256 = None
+        if self._has_copies:
+            try:
+                sha256 = self._read_back_sha256()
+            except BaseException:
+                # An output without its SHA-256 is no output: nothing of it stays behind.
+                with contextlib.suppress(Exception):
+                    self._client.remove_object(self._bucket, self._key)
+                raise
         return StoredOutput(key=self._key, size=self._size, sha256=sha256)
 
     def _read_back_sha256(self) -> str:

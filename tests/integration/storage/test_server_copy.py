@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from minio import Minio
 from minio.commonconfig import ENABLED
+from minio.error import S3Error
 from minio.versioningconfig import VersioningConfig
 
 from filegate.archive.builder import KnownCrcs, build_parts
@@ -180,6 +181,21 @@ def test_a_store_refusing_copies_is_asked_once_and_files_stream(
     size = len(sources["set/a film é+.bin"])
     assert [r.range_bytes() or size for r in full_reads] == [MIB, size - MIB, size]
     assert sum("refused a server-side copy" in record.message for record in caplog.records) == 1
+
+
+def test_a_part_whose_sha256_cannot_be_read_back_fails_and_leaves_nothing(
+    s3_endpoint: str, s3_client: Minio, buckets: tuple[str, str], sources: dict[str, bytes], proxy: S3Proxy
+) -> None:
+    streaming = _storage(s3_endpoint, buckets, copies=False)
+    plan = _plan(streaming)
+    found = _known(streaming, plan, "first-unread")
+    proxy.refuse_reads_under = f"/{buckets[1]}/unread/"
+
+    with pytest.raises(S3Error, match="AccessDenied"):
+        _build(_storage(proxy.url, buckets, copies=True), plan, "unread", KnownCrcs(before=dict(found)))
+
+    assert list(s3_client.list_objects(buckets[1], prefix="unread/", recursive=True)) == []
+    assert proxy.copies()  # it got as far as copying
 
 
 def test_a_file_stored_with_its_own_crc_is_copied_in_its_first_build(
