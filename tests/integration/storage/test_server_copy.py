@@ -32,7 +32,7 @@ from filegate.storage.base import SourceEntry
 from filegate.storage.s3 import S3Storage, make_client
 from filegate.storage.s3_copy import MIN_PART_SIZE
 from tests.conftest import make_bucket
-from tests.readers import check_java_stream, check_unzip, check_zipfile
+from tests.readers import check_java_stream, check_java_zipfile, check_unzip, check_zipfile
 from tests.s3_proxy import S3Proxy, s3_proxy
 
 pytestmark = pytest.mark.s3
@@ -136,6 +136,7 @@ def test_a_large_stored_file_with_a_known_crc_is_copied_by_the_server(
     check_zipfile(path, expected)
     check_unzip(path, expected)
     check_java_stream(path, expected)
+    check_java_zipfile(path, expected)
     # Of each large file only ranges were read: at most the part ahead of its copy (5 MiB and a
     # chunk); the small ones whole. The rest the server copied, in ranges of at least 5 MiB.
     for key in ("set/a film é+.bin", "set/c-film.bin"):

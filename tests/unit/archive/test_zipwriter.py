@@ -178,3 +178,40 @@ def test_bytes_that_differ_from_the_announced_crc_or_size_are_refused(actual: by
     entry.write(actual)
     with pytest.raises(EntryMismatch):
         entry.close()
+
+
+def _stored_with_crc(data: bytes, placed_from: int | None) -> bytes:
+    """An archive of one stored entry with its CRC-32 given; from ``placed_from`` on its bytes are
+    placed into the output by someone else (as a copy inside the store is), not written."""
+    buffer = io.BytesIO()
+    writer = ZipWriter(buffer.write)
+    entry = writer.open_entry("film.bin", MOMENT, len(data), False, crc=zlib.crc32(data))
+    entry.write(data[:placed_from])
+    if placed_from is not None:
+        entry.place(len(data) - placed_from, lambda: buffer.write(data[placed_from:]))
+    entry.close()
+    assert writer.close() == len(buffer.getvalue())
+    return buffer.getvalue()
+
+
+@given(st.binary(min_size=1, max_size=5000), st.data())
+def test_bytes_placed_by_someone_else_make_the_archive_writing_them_makes(
+    data: bytes, draw: st.DataObject
+) -> None:
+    placed_from = draw.draw(st.integers(0, len(data) - 1))
+
+    placed = _stored_with_crc(data, placed_from)
+
+    assert placed == _stored_with_crc(data, None)
+    with zipfile.ZipFile(io.BytesIO(placed)) as archive:
+        assert archive.read("film.bin") == data
+
+
+def test_only_a_stored_entry_with_its_crc_given_can_have_bytes_placed() -> None:
+    writer = ZipWriter(io.BytesIO().write)
+    for entry in (
+        writer.open_entry("a.bin", MOMENT, 10, False),
+        writer.open_entry("b.txt", MOMENT, 10, True, crc=0),
+    ):
+        with pytest.raises(ValueError, match="known CRC-32"):
+            entry.place(10, lambda: None)
