@@ -96,7 +96,7 @@ class _PartBuilder:
         crcs: KnownCrcs | None = None,
     ) -> None:
         self._output = output
-        self._crcs = crcs or KnownCrcs()
+        self._crcs = crcs if crcs is not None else KnownCrcs()
         self._prefetcher = prefetcher
         self._should_stop = should_stop
         self._storage = storage
@@ -396,7 +396,9 @@ def build_parts(
                                 f"{exc.source.path} changed while it was read", paths=[exc.source.path]
                             ) from None
                         log.warning(
-                            "part %d is written again: %s is not the CRC-32 known", planned.number, exc
+                            "part %d is written again: the bytes of %s do not have the CRC-32 known for them",
+                            planned.number,
+                            exc,
                         )
                         crcs.before.pop(exc.source, None)
                         crcs.found.pop(exc.source, None)

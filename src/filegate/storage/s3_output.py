@@ -106,6 +106,8 @@ class S3OutputWriter(OutputWriter):
     def copy_source(self, source: SourceEntry, offset: int) -> None:
         if self._copier is None:
             raise RuntimeError("this output copies nothing")
+        if 0 < self._filled < MIN_PART_SIZE:
+            raise RuntimeError("the part ahead of a copy would be under 5 MiB (see copy_head_bytes)")
         if self._filled:
             self._send()
         if self._upload_id is None:
