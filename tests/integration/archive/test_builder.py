@@ -17,14 +17,10 @@ import pytest
 from filegate.archive.builder import Progress, build_parts
 from filegate.archive.parts import PlannedPart, plan_parts
 from filegate.archive.record import Part
-from filegate.snapshot.manifest import Manifest
-from filegate.snapshot.paths import normalise_paths
-from filegate.snapshot.service import SnapshotLimits, take_snapshot
 from filegate.storage.base import SourceChanged, SourceEntry, SourceStream
 from filegate.storage.local import LocalStorage
+from tests.integration.archive.local_store import put, snapshot
 from tests.readers import check_unzip, check_zipfile
-
-LIMITS = SnapshotLimits(max_files=1000, max_total_size=10**9)
 
 
 @pytest.fixture(params=[0, 4], ids=["one-by-one", "fetched-ahead"])
@@ -35,17 +31,6 @@ def storage(tmp_path: Path, request: pytest.FixtureRequest) -> LocalStorage:
     store.small_files_fetched_ahead = request.param
     store.prepare()
     return store
-
-
-def _put(storage: LocalStorage, path: str, data: bytes) -> bytes:
-    target = Path(storage.root) / path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(data)
-    return data
-
-
-def _snapshot(storage: LocalStorage, *paths: str) -> Manifest:
-    return take_snapshot(storage, normalise_paths(list(paths)), LIMITS)
 
 
 def _build(
@@ -83,12 +68,12 @@ def _outputs(storage: LocalStorage) -> list[str]:
 
 def test_one_zip_holds_every_source_and_its_digest_is_recorded(storage: LocalStorage) -> None:
     sources = {
-        "trip/notes.txt": _put(storage, "trip/notes.txt", b"a line that repeats\n" * 2000),
-        "trip/photos/a.jpg": _put(storage, "trip/photos/a.jpg", os.urandom(30_000)),
-        "trip/empty.txt": _put(storage, "trip/empty.txt", b""),
-        "trip/été/東京.txt": _put(storage, "trip/été/東京.txt", "こんにちは".encode()),
+        "trip/notes.txt": put(storage, "trip/notes.txt", b"a line that repeats\n" * 2000),
+        "trip/photos/a.jpg": put(storage, "trip/photos/a.jpg", os.urandom(30_000)),
+        "trip/empty.txt": put(storage, "trip/empty.txt", b""),
+        "trip/été/東京.txt": put(storage, "trip/été/東京.txt", "こんにちは".encode()),
     }
-    manifest = _snapshot(storage, "trip/")
+    manifest = snapshot(storage, "trip/")
     plan = plan_parts(manifest, None)
 
     parts, reports = _build(storage, plan)
@@ -121,10 +106,10 @@ def test_one_zip_holds_every_source_and_its_digest_is_recorded(storage: LocalSto
 @pytest.mark.parametrize("compression", ["store", "deflate"])
 def test_the_compression_asked_for_is_used_for_every_file(storage: LocalStorage, compression: str) -> None:
     sources = {
-        "mix/a.jpg": _put(storage, "mix/a.jpg", os.urandom(5000)),
-        "mix/b.txt": _put(storage, "mix/b.txt", b"text " * 1000),
+        "mix/a.jpg": put(storage, "mix/a.jpg", os.urandom(5000)),
+        "mix/b.txt": put(storage, "mix/b.txt", b"text " * 1000),
     }
-    parts, _ = _build(storage, plan_parts(_snapshot(storage, "mix/"), None), compression)
+    parts, _ = _build(storage, plan_parts(snapshot(storage, "mix/"), None), compression)
 
     _check_part(storage, parts[0], {"mix/": b"", **sources})
     wanted = zipfile.ZIP_STORED if compression == "store" else zipfile.ZIP_DEFLATED
@@ -180,8 +165,8 @@ def test_every_source_byte_is_read_once(tmp_path: Path, compression: str, ahead:
         **{f"big/many/{n:02}.txt": b"small %d " % n * n for n in range(12)},
     }
     for path, data in sources.items():
-        _put(storage, path, data)
-    parts, _ = _build(storage, plan_parts(_snapshot(storage, "big/"), None), compression)
+        put(storage, path, data)
+    parts, _ = _build(storage, plan_parts(snapshot(storage, "big/"), None), compression)
 
     assert storage.counts == {path: len(data) for path, data in sources.items()}
     _check_part(storage, parts[0], {"big/": b"", "big/many/": b"", **sources})
@@ -199,10 +184,10 @@ def test_every_source_byte_is_read_once(tmp_path: Path, compression: str, ahead:
 
 
 def test_a_split_archive_is_parts_that_each_open_alone_within_the_split_size(storage: LocalStorage) -> None:
-    sources = {f"set/{n}.bin": _put(storage, f"set/{n}.bin", os.urandom(3000)) for n in range(6)}
-    sources["set/huge.bin"] = _put(storage, "set/huge.bin", os.urandom(12_000))
+    sources = {f"set/{n}.bin": put(storage, f"set/{n}.bin", os.urandom(3000)) for n in range(6)}
+    sources["set/huge.bin"] = put(storage, "set/huge.bin", os.urandom(12_000))
     split_size = 8000
-    plan = plan_parts(_snapshot(storage, "set/"), split_size)
+    plan = plan_parts(snapshot(storage, "set/"), split_size)
     assert len(plan) >= 3
 
     parts, _ = _build(storage, plan, "store")
@@ -233,11 +218,11 @@ def test_a_source_changed_after_it_was_pinned_fails_the_build_and_leaves_nothing
     storage: LocalStorage,
 ) -> None:
     for number in range(4):
-        _put(storage, f"set/{number}.bin", os.urandom(3000))
-    plan = plan_parts(_snapshot(storage, "set/"), 8000)
+        put(storage, f"set/{number}.bin", os.urandom(3000))
+    plan = plan_parts(snapshot(storage, "set/"), 8000)
     assert len(plan) >= 2
     changed = plan[-1].entries[-1].source.path  # in the last part: the first ones were written
-    _put(storage, changed, b"not what was pinned")
+    put(storage, changed, b"not what was pinned")
 
     with pytest.raises(SourceChanged) as failed:
         _build(storage, plan, "store")
@@ -249,11 +234,11 @@ def test_a_source_changed_after_it_was_pinned_fails_the_build_and_leaves_nothing
 def test_with_on_change_latest_the_part_is_written_again_from_the_sources_as_they_are(
     storage: LocalStorage,
 ) -> None:
-    _put(storage, "docs/kept.txt", b"kept")
-    _put(storage, "docs/edited.txt", b"first draft")
-    _put(storage, "docs/removed.txt", b"soon gone")
-    plan = plan_parts(_snapshot(storage, "docs/"), None)
-    _put(storage, "docs/edited.txt", b"the final version, longer")
+    put(storage, "docs/kept.txt", b"kept")
+    put(storage, "docs/edited.txt", b"first draft")
+    put(storage, "docs/removed.txt", b"soon gone")
+    plan = plan_parts(snapshot(storage, "docs/"), None)
+    put(storage, "docs/edited.txt", b"the final version, longer")
     (Path(storage.root) / "docs/removed.txt").unlink()
 
     parts, _ = _build(storage, plan, on_change="latest")

@@ -15,17 +15,14 @@ import redis
 from filegate.archive.builder import KnownCrcs, build_parts
 from filegate.archive.crc_cache import CrcCache
 from filegate.archive.parts import plan_parts
-from filegate.snapshot.manifest import Manifest
-from filegate.snapshot.paths import normalise_paths
-from filegate.snapshot.service import SnapshotLimits, take_snapshot
 from filegate.state import keys
 from filegate.state.states import BuildStatus
 from filegate.storage.local import LocalStorage
+from tests.integration.archive.local_store import put, snapshot
 from tests.integration.wiring import Services
 from tests.readers import check_java_stream, check_unzip, check_zipfile
 
 DATABASE = 51
-LIMITS = SnapshotLimits(max_files=1000, max_total_size=10**9)
 MIB = 1024 * 1024
 
 
@@ -46,23 +43,12 @@ def storage(tmp_path: Path) -> LocalStorage:
     return store
 
 
-def _put(storage: LocalStorage, path: str, data: bytes) -> bytes:
-    target = Path(storage.root) / path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(data)
-    return data
-
-
-def _snapshot(storage: LocalStorage, *paths: str) -> Manifest:
-    return take_snapshot(storage, normalise_paths(list(paths)), LIMITS)
-
-
 def test_remembered_crcs_are_read_back_in_one_go_and_expire(
     client: redis.Redis, storage: LocalStorage
 ) -> None:
-    _put(storage, "a.bin", b"a")
-    _put(storage, "b.bin", b"b")
-    a, b = (entry.source for entry in _snapshot(storage, "a.bin", "b.bin").entries)
+    put(storage, "a.bin", b"a")
+    put(storage, "b.bin", b"b")
+    a, b = (entry.source for entry in snapshot(storage, "a.bin", "b.bin").entries)
     cache = CrcCache(client, ttl_seconds=120)
 
     cache.remember(storage, {a: 0xDEADBEEF})
@@ -77,8 +63,8 @@ def test_remembered_crcs_are_read_back_in_one_go_and_expire(
 def test_a_file_whose_crc_is_known_is_stored_with_it_in_its_header(
     storage: LocalStorage, tmp_path: Path
 ) -> None:
-    data = _put(storage, "big/film.bin", os.urandom(3 * MIB + 5))
-    plan = plan_parts(_snapshot(storage, "big/"), None)
+    data = put(storage, "big/film.bin", os.urandom(3 * MIB + 5))
+    plan = plan_parts(snapshot(storage, "big/"), None)
     first = KnownCrcs()
     build_parts(storage, plan, "first", "build-1", "store", lambda _: None, crcs=first)
     [(source, crc)] = first.found.items()
@@ -99,8 +85,8 @@ def test_a_file_whose_crc_is_known_is_stored_with_it_in_its_header(
 def test_a_crc_that_does_not_match_the_bytes_makes_the_part_written_again_without_it(
     storage: LocalStorage,
 ) -> None:
-    data = _put(storage, "big/film.bin", os.urandom(2 * MIB))
-    plan = plan_parts(_snapshot(storage, "big/"), None)
+    data = put(storage, "big/film.bin", os.urandom(2 * MIB))
+    plan = plan_parts(snapshot(storage, "big/"), None)
     [entry] = [entry for entry in plan[0].entries if not entry.source.is_dir]
     crcs = KnownCrcs(before={entry.source: 12345})
 
