@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from filegate.errors import NotFound, TooLarge
@@ -51,10 +52,21 @@ def take_snapshot(
     """Each selected item at the archive's top level under its own name, folders with their subtree.
 
     ``stats``: what ``storage.stat`` gave for each requested path, when the caller has it already.
+    Without them, a path written as a folder is looked up with its subtree at once
+    (``Storage.folder_tree``: one listing on S3 where a stat and a walk would be two).
     Raises NotFound naming every missing path, TooLarge past the limits.
     """
+    trees: dict[int, Iterator[SourceEntry]] = {}
     if stats is None:
-        stats = [storage.stat(item.path) for item in requested]
+        stats = []
+        for index, item in enumerate(requested):
+            if not item.wants_folder:
+                stats.append(storage.stat(item.path))
+                continue
+            tree = storage.folder_tree(item.path)
+            stats.append(tree[0] if tree is not None else None)
+            if tree is not None:
+                trees[index] = tree[1]
     found = list(zip(requested, stats, strict=True))
     missing = [
         item.path for item, entry in found if entry is None or (item.wants_folder and not entry.is_dir)
@@ -65,7 +77,7 @@ def take_snapshot(
     tally = _Tally(limits)
     names = NameAllocator()
     entries: list[ManifestEntry] = []
-    for _, entry in found:
+    for index, (_, entry) in enumerate(found):
         assert entry is not None
         top = names.allocate("", posixpath.basename(entry.path))
         if not entry.is_dir:
@@ -75,7 +87,7 @@ def take_snapshot(
         entries.append(ManifestEntry(name=f"{top}/", source=entry))
         # Source folder → its name in the archive; walk yields a folder before its contents.
         folders = {entry.path: top}
-        for child in storage.walk(entry.path):
+        for child in trees.get(index) or storage.walk(entry.path):
             parent = folders[posixpath.dirname(child.path)]
             name = f"{parent}/{names.allocate(parent, posixpath.basename(child.path))}"
             if child.is_dir:

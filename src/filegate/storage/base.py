@@ -242,6 +242,14 @@ class Storage(abc.ABC):
         sort by name, a folder's name with its trailing '/' (the order S3 lists keys in).
         """
 
+    def folder_tree(self, path: str) -> tuple[SourceEntry, Iterator[SourceEntry]] | None:
+        """The folder at ``path`` and what ``walk`` finds below it (read lazily); None when no
+        folder is there (nothing, or a file). A store whose one listing tells both overrides it."""
+        entry = self.stat(path)
+        if entry is None or not entry.is_dir:
+            return None
+        return entry, self.walk(path)
+
     @abc.abstractmethod
     def list_folder(self, folder: str, after: FolderPosition | None, limit: int) -> FolderPage:
         """One page of ``folder``'s children in listing order (see ``listing_key``), from after

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import mimetypes
 from collections.abc import Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -195,9 +196,27 @@ class S3Storage(Storage):
 
     def walk(self, folder: str) -> Iterator[SourceEntry]:
         prefix = f"{folder.rstrip('/')}/" if folder else ""
+        yield from self._entries_below(prefix, self._latest_objects(prefix))
+
+    def folder_tree(self, path: str) -> tuple[SourceEntry, Iterator[SourceEntry]] | None:
+        # One listing where stat and walk would make two (or three, with stat's HEAD): it is
+        # started here, and the folder exists when it lists anything, a folder marker included.
+        prefix = f"{path.rstrip('/')}/" if path else ""
+        listed = self._latest_objects(prefix)
+        try:
+            first = next(listed, None)
+        except HTTPError as exc:
+            raise StorageUnavailable(f"cannot reach the S3 store: {exc}") from exc
+        if first is None:
+            return None
+        folder = SourceEntry(path=path.rstrip("/"), is_dir=True, size=0, modified=_EPOCH, version="")
+        return folder, self._entries_below(prefix, itertools.chain([first], listed))
+
+    def _entries_below(self, prefix: str, listed: Iterator[Object]) -> Iterator[SourceEntry]:
+        """``walk``'s entries from the listing of every object below ``prefix``."""
         seen_dirs: set[str] = set()
         try:
-            for item in self._latest_objects(prefix):
+            for item in listed:
                 key = item.object_name or ""
                 parts = key[len(prefix) :].split("/")
                 for depth in range(1, len(parts)):

@@ -292,6 +292,32 @@ def test_walk_below_a_missing_folder_or_a_file_yields_nothing(store: Store, fold
     assert list(store.storage.walk(folder)) == []
 
 
+@pytest.mark.parametrize("folder", ["top", "top/z", "top/empty", ""])
+def test_folder_tree_is_the_folder_as_stat_tells_it_and_what_walk_finds_below(
+    store: Store, folder: str
+) -> None:
+    put_tree(store)
+
+    tree = store.storage.folder_tree(folder)
+
+    assert tree is not None
+    entry, below = tree
+    stat = must_stat(store.storage, folder) if folder else None
+    assert (entry.path, entry.is_dir) == (folder, True)
+    if stat is not None:
+        assert (entry.path, entry.is_dir, entry.size, entry.version) == (stat.path, True, 0, stat.version)
+    assert [(e.path, e.is_dir, e.size, e.version) for e in below] == [
+        (e.path, e.is_dir, e.size, e.version) for e in store.storage.walk(folder)
+    ]
+
+
+@pytest.mark.parametrize("folder", ["missing", "top/a.txt", "top/a.tx", "to"])
+def test_folder_tree_of_a_missing_folder_or_a_file_is_none(store: Store, folder: str) -> None:
+    put_tree(store)
+
+    assert store.storage.folder_tree(folder) is None
+
+
 # --- open_source ----------------------------------------------------------------------------------
 
 
