@@ -14,6 +14,8 @@ from typing import Protocol
 
 from zlib_ng import zlib_ng
 
+from filegate.archive.compression import compresses_well
+
 DEFLATE_LEVEL = 4
 # Deflate's back-references reach at most 32 KiB back: a chunk primed with the 32 KiB before it
 # compresses as well as it would inside one stream.
@@ -32,14 +34,23 @@ class Compressor(Protocol):
 
 
 def deflate_whole(data: bytes, level: int = DEFLATE_LEVEL) -> bytes:
-    """One complete raw deflate stream of ``data``."""
+    """One complete raw deflate stream of ``data``; stored blocks when its first 64 KiB do not
+    shrink (see _deflate_chunk)."""
+    if not compresses_well(data):
+        return StoredBlocks().compress(data) + FINAL_STORED_BLOCK
     compressor = zlib_ng.compressobj(level, zlib_ng.DEFLATED, -15)
     return compressor.compress(data) + compressor.flush()
 
 
 def _deflate_chunk(chunk: bytes, window: bytes, level: int) -> bytes:
     """``chunk`` as deflate blocks that the next chunk's blocks can follow: primed with the
-    bytes before it, ended by a sync flush (an empty stored block, so it ends on a byte)."""
+    bytes before it, ended by a sync flush (an empty stored block, so it ends on a byte).
+
+    A chunk whose first 64 KiB do not shrink under a quick probe (random or already compressed
+    bytes) goes as stored blocks instead, byte-aligned as well: zlib-ng would end up storing it
+    all the same, after searching it for matches at a few tens of MB/s."""
+    if not compresses_well(chunk):
+        return StoredBlocks().compress(chunk)
     if window:
         compressor = zlib_ng.compressobj(level, zlib_ng.DEFLATED, -15, zdict=window)
     else:

@@ -63,3 +63,26 @@ def test_noise_in_stored_blocks_keeps_its_bytes_as_they_are() -> None:
     stream = _stream(StoredBlocks(), noise, 100_000)
     assert noise[:65_535] == stream[5 : 5 + 65_535]
     assert len(stream) == len(noise) + 5 * 4 + 5  # two blocks per 100,000 bytes, and the final one
+
+
+def test_chunks_that_do_not_shrink_go_as_stored_blocks_between_deflated_ones(
+    pool: ThreadPoolExecutor,
+) -> None:
+    """Random bytes between text: the text is deflated, the noise stored (5 bytes a 64 KiB block),
+    and the stream inflates to all of it."""
+    noise = random.Random(11).randbytes(1024 * 1024)
+    text = TEXT[: 1024 * 1024]
+    data = text + noise + text
+    stream = _stream(ParallelDeflate(pool, in_flight=2), data, 1024 * 1024)
+    assert zlib.decompress(stream, -15) == data
+    deflated_text = len(_stream(ParallelDeflate(pool, in_flight=2), text, 1024 * 1024))
+    assert len(noise) < len(stream) - 2 * deflated_text <= len(noise) + 5 * 17 + 64
+    assert noise[:65_535] in stream  # stored as it is
+
+
+def test_a_whole_file_that_does_not_shrink_is_stored_blocks() -> None:
+    noise = random.Random(13).randbytes(300_000)
+    stream = deflate_whole(noise)
+    assert zlib.decompress(stream, -15) == noise
+    assert len(stream) == len(noise) + 5 * 5 + 5
+    assert len(deflate_whole(TEXT)) < len(TEXT) / 5
