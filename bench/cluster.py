@@ -53,6 +53,7 @@ from tests.cluster.conftest import (  # noqa: E402
 from tests.cluster.netns import Network, remove_leftovers, unavailable  # noqa: E402
 
 from filegate.state import keys  # noqa: E402
+from latency import percentile  # noqa: E402
 from run import table_lines  # noqa: E402
 
 SMALL_FILES, SMALL_SIZE = 20, 256 * 1024
@@ -131,11 +132,6 @@ def _batch(cluster: Cluster, count: int) -> tuple[float, list[float]]:
         assert started is not None and admitted_ms
         delays.append(started[1] - admitted_ms / 1000)
     return seconds, delays
-
-
-def _percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def _worker_loss(cluster: Cluster) -> float:
@@ -267,8 +263,8 @@ def _measure(cluster: Cluster, args: argparse.Namespace) -> None:
                 f"{seconds:.1f}",
                 f"{args.builds / seconds * 60:.0f}",
                 f"{args.builds * batch_mb / seconds:.1f}",
-                f"{_percentile(delays, 0.5) * 1000:.0f}",
-                f"{_percentile(delays, 0.99) * 1000:.0f}",
+                f"{percentile(delays, 0.5) * 1000:.0f}",
+                f"{percentile(delays, 0.99) * 1000:.0f}",
             )
         )
     print(f"Throughput: batches of {args.builds} archives of {SMALL_FILES} x 256 KiB (store), S3 on moto")
