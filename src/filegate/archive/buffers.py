@@ -16,6 +16,8 @@ RING_SIZE = 4
 # thousands of small entries do not mean thousands of tiny writes and hash calls.
 COALESCE_BELOW = 64 * 1024
 COALESCE_FLUSH = 1024 * 1024
+# The most ``reserve`` hands out: a file smaller than a chunk, behind its longest local header.
+_ROOM_BYTES = CHUNK_SIZE + 8 * 1024
 
 
 class PartSink:
@@ -32,19 +34,44 @@ class PartSink:
         self._output = output
         self._hasher = hasher
         self._sha256 = hashlib.sha256()
-        self._pending = bytearray()
+        # Two fixed buffers take turns gathering small writes: one fills while the hasher
+        # may still read the other. Fresh memory for every gathered megabyte costs more.
+        self._gathering = [bytearray(COALESCE_FLUSH + _ROOM_BYTES) for _ in range(2)]
+        self._hashing: list[Future[None] | None] = [None, None]
+        self._current = 0
+        self._pending = memoryview(self._gathering[0])
+        self._filled = 0
         self.last_hash: Future[None] | None = None
         self.has_copies = False
         """Whether bytes were placed that never came by: ``finish`` then is not the part's SHA-256."""
 
     def __call__(self, data: bytes | memoryview) -> None:
-        if len(data) < COALESCE_BELOW:
-            self._pending += data
-            if len(self._pending) >= COALESCE_FLUSH:
+        size = len(data)
+        if size < COALESCE_BELOW:
+            filled = self._filled
+            self._pending[filled : filled + size] = data
+            self._filled = filled + size
+            if self._filled >= COALESCE_FLUSH:
                 self._flush()
             return
         self._flush()
         self._send(data)
+
+    def reserve(self, size: int) -> memoryview | None:
+        """Room for ``size`` bytes after what is gathered, to be filled in place and then kept
+        with ``keep`` (a small file read straight into the part, never copied); None when
+        ``size`` is more than one gathering holds."""
+        if size > _ROOM_BYTES:
+            return None
+        if self._filled + size > len(self._pending):
+            self._flush()
+        return self._pending[self._filled : self._filled + size]
+
+    def keep(self, size: int) -> None:
+        """The first ``size`` bytes of the room ``reserve`` gave now belong to the part."""
+        self._filled += size
+        if self._filled >= COALESCE_FLUSH:
+            self._flush()
 
     def copy(self, source: SourceEntry, offset: int) -> None:
         """``source``'s bytes from ``offset`` on, copied inside the store after what was written."""
@@ -57,10 +84,19 @@ class PartSink:
         self._flush()
 
     def _flush(self) -> None:
-        if self._pending:
-            gathered = bytes(self._pending)
-            self._pending.clear()
-            self._send(gathered)
+        if not self._filled:
+            return
+        current = self._current
+        self._send(self._pending[: self._filled])
+        self._hashing[current] = self.last_hash
+        # The other buffer gathers next, once the hasher is done with it.
+        current = self._current = 1 - current
+        busy = self._hashing[current]
+        if busy is not None:
+            busy.result()
+            self._hashing[current] = None
+        self._pending = memoryview(self._gathering[current])
+        self._filled = 0
 
     def _send(self, data: bytes | memoryview) -> None:
         self.last_hash = self._hasher.submit(self._sha256.update, data)

@@ -143,6 +143,8 @@ class _PartBuilder:
             if self._should_stop():
                 raise BuildCancelled
             return
+        if source.size < CHUNK_SIZE and self._add_in_place(entry):
+            return
         with self._storage.open_source(source) as stream:
             slot, buffer = self._ring.take()
             first = buffer[: read_full(stream, buffer)]
@@ -166,6 +168,26 @@ class _PartBuilder:
             stream.verify()
             target.close()
             self._crcs.found[source] = target.crc
+
+    def _add_in_place(self, entry: ManifestEntry) -> bool:
+        """A small file read straight into the part behind the room for its header: its bytes
+        are copied once, from the store into the part, when it is stored. False when the part
+        has no room for it here."""
+        source = entry.source
+        room = self._writer.reserve_file(entry.name, source.size)
+        if room is None:
+            return False
+        with self._storage.open_source(source) as stream:
+            data = room[: read_full(stream, room)]
+            stream.verify()
+        if len(data) != source.size:
+            raise SourceChanged(f"{source.path} changed while it was read", paths=[source.path])
+        compress = should_deflate(entry.name, self._compression, data)
+        self._writer.add_reserved(entry.name, source.modified, data, compress)
+        self._progress.bytes_done += source.size
+        if self._should_stop():
+            raise BuildCancelled
+        return True
 
     def _may_copy(self, source: SourceEntry) -> bool:
         return (
@@ -238,7 +260,7 @@ class _Run:
         key = f"{self.key_prefix}/{name}"
         with self.storage.create_output(key) as output:
             sink = PartSink(output, self.hasher)
-            writer = ZipWriter(sink, pool=self.deflater, in_flight=2 * DEFLATE_THREADS)
+            writer = ZipWriter(sink, pool=self.deflater, in_flight=2 * DEFLATE_THREADS, room=sink)
             prefetcher = None
             if self.fetcher is not None:
                 ahead = self.storage.small_files_fetched_ahead

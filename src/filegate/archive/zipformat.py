@@ -18,6 +18,8 @@ _EOCD = struct.Struct("<4sHHHHIIH")
 _EOCD64 = struct.Struct("<4sQHHIIQQQQ")
 _EOCD64_LOCATOR = struct.Struct("<4sIQI")
 _EXTENDED_TIME_LOCAL = struct.Struct("<HHBI")
+LOCAL_HEADER_SIZE = _LOCAL_HEADER.size + _EXTENDED_TIME_LOCAL.size
+"""A local header without ZIP64 fields, less its name."""
 
 LIMIT32 = 0xFFFFFFFF
 _LIMIT16 = 0xFFFF

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from isal import isal_zlib
 from zlib_ng import zlib_ng
@@ -28,6 +29,7 @@ from filegate.archive.zipformat import (
     FLAG_DATA_DESCRIPTOR,
     FLAG_UTF8,
     LIMIT32,
+    LOCAL_HEADER_SIZE,
     STORED,
     ZIP64_THRESHOLD,
     CentralRecord,
@@ -56,6 +58,21 @@ class _Held:
     data: Future[bytes]
 
 
+class Room(Protocol):
+    """Where a small file can be read straight into the archive (PartSink)."""
+
+    def reserve(self, size: int) -> memoryview | None: ...
+
+    def keep(self, size: int) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Reserved:
+    name: bytes
+    header_size: int
+    room: memoryview
+
+
 def _done(value: bytes) -> Future[bytes]:
     future: Future[bytes] = Future()
     future.set_result(value)
@@ -74,8 +91,11 @@ class ZipWriter:
         deflate_level: int = DEFLATE_LEVEL,
         pool: Executor | None = None,
         in_flight: int = 4,
+        room: Room | None = None,
     ) -> None:
         self._sink = sink
+        self._room = room
+        self._reserved: _Reserved | None = None
         self._offset = 0
         self._records: list[CentralRecord] = []
         self._deflate_level = deflate_level
@@ -180,6 +200,41 @@ class ZipWriter:
         self._held.append(_Held(name, modified, len(data), DEFLATED if compress else STORED, crc, held))
         self._held_bytes += len(data)
         self._release_held(self._in_flight * _HELD_BYTES_PER_SLOT, self._in_flight * _HELD_FILES_PER_SLOT)
+
+    def reserve_file(self, name: str, size: int) -> memoryview | None:
+        """Room for a small file's ``size`` bytes right behind the place of its local header, to
+        be read into and handed to ``add_reserved`` (so a stored one is never copied); None
+        when the sink has no room to give."""
+        if self._room is None:
+            return None
+        encoded = name.encode("utf-8")
+        header_size = LOCAL_HEADER_SIZE + len(encoded)
+        room = self._room.reserve(header_size + size)
+        if room is None:
+            return None
+        self._reserved = _Reserved(encoded, header_size, room)
+        return room[header_size:]
+
+    def add_reserved(self, name: str, modified: datetime, data: memoryview, compress: bool) -> None:
+        """A file whose bytes ``data`` were read into the room ``reserve_file`` gave (all of it
+        or its start), as ``add_file`` adds it. A stored file ahead of which nothing waits gets
+        its header written in front of it and stays where it was read."""
+        reserved, self._reserved = self._reserved, None
+        if reserved is None or self._room is None:
+            raise ValueError("add_reserved needs the room of reserve_file")
+        if compress or self._held:
+            self.add_file(name, modified, data, compress)
+            return
+        crc = isal_zlib.crc32(data)
+        record = self._new_record(name, modified, STORED, 0, 0o100644)
+        record.crc, record.size, record.compressed_size = crc, len(data), len(data)
+        header = local_header(record, zip64=False)
+        if len(header) != reserved.header_size or record.name != reserved.name:
+            raise ValueError(f"the local header of {name!r} does not fit the room reserved for it")
+        reserved.room[: len(header)] = header
+        self._room.keep(len(header) + len(data))
+        self._offset += len(header) + len(data)
+        self._records.append(record)
 
     def _release_held(self, keep_bytes: int = 0, keep_files: int = 0) -> None:
         """Write the held files that are ready, in order, and wait for the oldest while more

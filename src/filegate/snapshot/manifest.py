@@ -64,6 +64,11 @@ class Manifest:
 
     def fingerprint(self, options: dict[str, object]) -> str:
         """A hash of every pinned entry and the archive options: equal means the same archive."""
-        digest = hashlib.sha256(self.to_json().encode())
-        digest.update(json.dumps(options, sort_keys=True).encode())
-        return digest.hexdigest()
+        return fingerprint_of(self.to_json(), options)
+
+
+def fingerprint_of(manifest_json: str, options: dict[str, object]) -> str:
+    """Manifest.fingerprint from the manifest's JSON, for a caller that has it already."""
+    digest = hashlib.sha256(manifest_json.encode())
+    digest.update(json.dumps(options, sort_keys=True).encode())
+    return digest.hexdigest()

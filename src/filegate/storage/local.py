@@ -48,23 +48,36 @@ def _version_of(st: os.stat_result) -> str:
 
 
 class LocalSourceStream(SourceStream):
+    """One pinned file, through its descriptor: open, fstat, as few reads as its pinned size
+    needs, fstat and stat in verify, close. A small file is read in one system call, and no
+    read goes past the pinned size (a file that grew shows in verify's size)."""
+
     def __init__(self, path: str, entry: SourceEntry) -> None:
         self._entry = entry
         self._path = path
+        self._left = entry.size
         try:
-            self._file = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError):
             # Gone, or no longer a file: a folder now stands at its path or above it.
             raise SourceChanged(f"{entry.path} was deleted", paths=[entry.path]) from None
-        if _version_of(os.fstat(self._file.fileno())) != entry.version:
-            self._file.close()
+        # A folder opens too, but its version (size, mtime, inode) is not the file's.
+        if _version_of(os.fstat(self._fd)) != entry.version:
+            os.close(self._fd)
             raise SourceChanged(f"{entry.path} changed since it was requested", paths=[entry.path])
 
     def read(self, size: int) -> bytes:
-        return self._file.read(size)
+        data = os.read(self._fd, min(size, self._left)) if self._left > 0 and size > 0 else b""
+        self._left -= len(data)
+        return data
 
     def readinto(self, buffer: bytearray | memoryview) -> int:
-        return self._file.readinto(buffer) or 0
+        wanted = min(len(buffer), self._left)
+        if wanted <= 0:
+            return 0
+        count = os.readv(self._fd, [memoryview(buffer)[:wanted]])
+        self._left -= count
+        return count
 
     def verify(self) -> None:
         # A writer may have changed the file while it was read: its size,
@@ -73,14 +86,13 @@ class LocalSourceStream(SourceStream):
             current = _version_of(os.stat(self._path))
         except (FileNotFoundError, NotADirectoryError):
             current = "deleted"
-        if (
-            _version_of(os.fstat(self._file.fileno())) != self._entry.version
-            or current != self._entry.version
-        ):
+        if _version_of(os.fstat(self._fd)) != self._entry.version or current != self._entry.version:
             raise SourceChanged(f"{self._entry.path} changed while it was read", paths=[self._entry.path])
 
     def close(self) -> None:
-        self._file.close()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 class LocalOutputWriter(OutputWriter):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import io
 import struct
 import subprocess
@@ -13,7 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from filegate.archive.buffers import PartSink
 from filegate.archive.zipwriter import EntryMismatch, ZipWriter, dos_datetime
+from filegate.storage.local import LocalOutputWriter
 
 MOMENT = datetime(2024, 2, 29, 13, 14, 16, tzinfo=UTC)
 
@@ -215,3 +218,53 @@ def test_only_a_stored_entry_with_its_crc_given_can_have_bytes_placed() -> None:
     ):
         with pytest.raises(ValueError, match="known CRC-32"):
             entry.place(10, lambda: None)
+
+
+def test_files_read_into_the_part_in_place_keep_their_order_among_held_ones(tmp_path: Path) -> None:
+    """A small file read straight into the sink's room: stored ones stay where they were read
+    (their header written in front), deflated ones are held, and the order holds throughout."""
+    files = {f"in place/{n:03}.txt": (b"row %d\n" % n) * (n * 40) for n in range(60)}
+    output = LocalOutputWriter(tmp_path / "part.zip", "part.zip")
+    with ThreadPoolExecutor(1) as hasher, ThreadPoolExecutor(2) as pool:
+        sink = PartSink(output, hasher)
+        writer = ZipWriter(sink, pool=pool, in_flight=3, room=sink)
+        for index, (name, data) in enumerate(files.items()):
+            room = writer.reserve_file(name, len(data))
+            assert room is not None and len(room) == len(data)
+            room[:] = data
+            writer.add_reserved(name, MOMENT, room, compress=index % 4 == 1)
+            if index == 30:
+                writer.add_dir("folder/", MOMENT)
+        size = writer.close()
+        sha256 = sink.finish()
+    output.commit()
+    blob = (tmp_path / "part.zip").read_bytes()
+    assert size == len(blob)
+    assert sha256 == hashlib.sha256(blob).hexdigest()
+    with zipfile.ZipFile(tmp_path / "part.zip") as archive:
+        assert archive.testzip() is None
+        assert archive.namelist()[:31] == list(files)[:31]
+        assert archive.namelist()[31] == "folder/"
+        assert all(archive.read(name) == data for name, data in files.items())
+        infos = [archive.getinfo(name) for name in files]
+    assert {info.compress_type for info in infos} == {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}
+    assert not any(info.flag_bits & 0x08 for info in infos)
+    listed = subprocess.run(["unzip", "-tq", str(tmp_path / "part.zip")], capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+
+
+def test_a_writer_without_room_reads_small_files_the_usual_way() -> None:
+    writer = ZipWriter(io.BytesIO().write)
+    assert writer.reserve_file("a.txt", 10) is None
+    with pytest.raises(ValueError, match="reserve_file"):
+        writer.add_reserved("a.txt", MOMENT, memoryview(b"0123456789"), compress=False)
+
+
+def test_a_file_larger_than_a_gathering_gets_no_room(tmp_path: Path) -> None:
+    output = LocalOutputWriter(tmp_path / "part.zip", "part.zip")
+    with ThreadPoolExecutor(1) as hasher:
+        sink = PartSink(output, hasher)
+        writer = ZipWriter(sink, room=sink)
+        assert writer.reserve_file("big.bin", 2 * 1024 * 1024) is None
+        assert writer.reserve_file("fits.bin", 1024 * 1024 - 1) is not None
+    output.abort()
