@@ -25,8 +25,17 @@ _RESERVED = frozenset(
 )
 
 
+# Whether a segment needs any of the changes below (nearly every name needs none).
+_NEEDS_CHANGE = re.compile(r'[/\\:*?"<>|\x00-\x1f\x7f]|[. ]$')
+_RESERVED_LENGTHS = frozenset(len(name) for name in _RESERVED)
+
+
 def safe_segment(segment: str) -> str:
     """One path segment made safe for Windows (see the module's rules)."""
+    if segment and _NEEDS_CHANGE.search(segment) is None:
+        stem = segment.partition(".")[0]
+        if len(stem) not in _RESERVED_LENGTHS or stem.upper() not in _RESERVED:
+            return segment
     name = _UNSAFE.sub("_", segment)
     name = _TRAILING.sub(lambda match: "_" * len(match.group()), name)
     stem, dot, extension = name.partition(".")
@@ -52,6 +61,10 @@ class NameAllocator:
         """A unique safe name for ``segment`` inside the archive folder ``parent`` ('' for the top)."""
         taken = self._taken.setdefault(parent, set())
         base = safe_segment(segment)
+        folded = base.casefold()
+        if folded not in taken:
+            taken.add(folded)
+            return base
         name, number = base, 1
         while name.casefold() in taken:
             number += 1

@@ -88,8 +88,9 @@ def take_snapshot(
         # Source folder → its name in the archive; walk yields a folder before its contents.
         folders = {entry.path: top}
         for child in trees.get(index) or storage.walk(entry.path):
-            parent = folders[posixpath.dirname(child.path)]
-            name = f"{parent}/{names.allocate(parent, posixpath.basename(child.path))}"
+            source_parent, _, base = child.path.rpartition("/")
+            parent = folders[source_parent]
+            name = f"{parent}/{names.allocate(parent, base)}"
             if child.is_dir:
                 folders[child.path] = name
                 entries.append(ManifestEntry(name=f"{name}/", source=child))

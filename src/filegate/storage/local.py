@@ -205,7 +205,11 @@ class LocalStorage(Storage):
         return None  # sockets, fifos and devices are not files anyone downloads
 
     def walk(self, folder: str) -> Iterator[SourceEntry]:
-        real = self._resolve(folder)
+        return self._walk(folder, self._resolve(folder))
+
+    def _walk(self, folder: str, real: str) -> Iterator[SourceEntry]:
+        """``folder``'s tree; ``real`` is its real path (a folder met on the way, not through a
+        link, is below the root as its parent is: it needs no resolving of its own)."""
         try:
             # A folder sorts as its name with a trailing '/': the order S3 lists keys in,
             # so both stores put the same tree in the same order.
@@ -224,7 +228,7 @@ class LocalStorage(Storage):
                 continue
             if child.is_dir():
                 yield self._entry(path, child.stat(), is_dir=True)
-                yield from self.walk(path)
+                yield from self._walk(path, child.path)
             elif child.is_file():
                 yield self._entry(path, child.stat(), is_dir=False)
 

@@ -63,3 +63,10 @@ def test_allocated_names_are_safe_and_never_collide(segments: list[str]) -> None
 def test_the_same_input_gives_the_same_names(segments: list[str]) -> None:
     first, second = NameAllocator(), NameAllocator()
     assert [first.allocate("", s) for s in segments] == [second.allocate("", s) for s in segments]
+
+
+@given(st.text(alphabet=st.sampled_from(list("cCoOnNlLpPtT19.: ?\x00\x7fé")), max_size=8))
+def test_a_safe_segment_is_left_as_it_is_and_names_no_device(segment: str) -> None:
+    safe = safe_segment(segment)
+    assert safe_segment(safe) == safe
+    assert safe.partition(".")[0].upper() not in {"CON", "NUL", "LPT1", "LPT9", "COM1", "COM9"}
