@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 import redis
 from redis.exceptions import RedisError
@@ -29,6 +30,8 @@ from filegate.storage.base import SourceEntry, Storage
 log = logging.getLogger(__name__)
 
 DEFAULT_TTL_SECONDS = 30 * 86400
+STORED_CRC_REQUESTS = 8
+"""HEAD requests for the store's own CRC-32s in flight at once."""
 
 
 def _key(storage: Storage, source: SourceEntry) -> str:
@@ -74,7 +77,7 @@ def crcs_before_build(
 ) -> dict[SourceEntry, int]:
     """The CRC-32s known before a build of its files that stream (1 MiB and more): from the cache
     in one round trip, then, for those the store might copy, the store's own where it keeps one
-    (one request each)."""
+    (one request each, up to STORED_CRC_REQUESTS at once; StorageUnavailable if one fails)."""
     sources = [
         entry.source
         for part in plan
@@ -83,10 +86,14 @@ def crcs_before_build(
     ]
     known = cache.known(storage, sources) if cache is not None else {}
     copied_from = storage.server_copy_min_size
-    if copied_from is not None:
-        for source in sources:
-            if source.size >= copied_from and source not in known:
-                stored = storage.stored_crc32(source)
-                if stored is not None:
-                    known[source] = stored
+    if copied_from is None:
+        return known
+    asked = list(dict.fromkeys(s for s in sources if s.size >= copied_from and s not in known))
+    if not asked:
+        return known
+    # One HEAD each, a few at once: a build of many large files waits for one round trip or so.
+    with ThreadPoolExecutor(min(STORED_CRC_REQUESTS, len(asked)), thread_name_prefix="filegate-crc") as pool:
+        for source, stored in zip(asked, pool.map(storage.stored_crc32, asked), strict=True):
+            if stored is not None:
+                known[source] = stored
     return known

@@ -238,3 +238,26 @@ def test_the_stores_own_full_object_crc_is_taken_where_it_keeps_one(
     assert with_crc is not None and without is not None
 
     assert (storage.stored_crc32(with_crc), storage.stored_crc32(without)) == (crc, None)
+
+
+def test_the_stores_crcs_of_several_large_files_are_asked_once_each(
+    s3_client: Minio, buckets: tuple[str, str], proxy: S3Proxy
+) -> None:
+    files = {f"many/{n}.bin": os.urandom(COPY_FROM + n) for n in range(3)}
+    for n, (path, data) in enumerate(files.items()):
+        checksum = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+        own = {"x-amz-sdk-checksum-algorithm": "CRC32", "x-amz-checksum-crc32": checksum}
+        s3_client.put_object(
+            buckets[0], path, io.BytesIO(data), len(data), metadata=own if n else None, part_size=16 * MIB
+        )
+    storage = _storage(proxy.url, buckets, copies=True)
+    plan = plan_parts(take_snapshot(storage, normalise_paths(["many/"]), LIMITS), None)
+    proxy.requests.clear()
+
+    known = crcs_before_build(storage, plan, cache=None)
+
+    assert {source.path: crc for source, crc in known.items()} == {
+        path: zlib.crc32(data) for n, (path, data) in enumerate(files.items()) if n
+    }
+    heads = sorted(r.path for r in proxy.requests if r.method == "HEAD")
+    assert heads == [f"/{buckets[0]}/{path}" for path in sorted(files)]
