@@ -52,3 +52,24 @@ class S3Sources:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+SPLIT_SET_EDGE_BYTES = 3 * 1024 * 1024
+
+
+def put_split_set(sources: LocalSources | S3Sources, root: str, middle_bytes: int) -> dict[str, bytes | None]:
+    """Three files under ``root`` that a split of 8 MB puts in three parts: 3 MiB of random
+    bytes, a middle file of ``middle_bytes`` that takes a while to build (sparse on the local
+    store, so all zeros and no disk; random over S3), and 3 MiB again. Values are the bytes,
+    None for a sparse file."""
+    first, last = os.urandom(SPLIT_SET_EDGE_BYTES), os.urandom(SPLIT_SET_EDGE_BYTES)
+    sources.put(f"{root}/a.bin", first)
+    sources.put(f"{root}/c.bin", last)
+    middle: bytes | None = None
+    if isinstance(sources, LocalSources):
+        with (sources.root / root / "b.bin").open("wb") as sparse:
+            sparse.truncate(middle_bytes)
+    else:
+        middle = os.urandom(middle_bytes)
+        sources.put(f"{root}/b.bin", middle)
+    return {f"{root}/a.bin": first, f"{root}/b.bin": middle, f"{root}/c.bin": last}

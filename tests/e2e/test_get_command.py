@@ -19,7 +19,7 @@ from tests.client import current_state
 from tests.conftest import Deployment
 from tests.readers import files_in_parts
 from tests.services import Service, free_port, redis_server, service_env
-from tests.sources import LocalSources
+from tests.sources import LocalSources, put_split_set
 
 FILEGATE = str(Path(sys.executable).with_name("filegate"))
 PART_NAME = re.compile(r"^(\S+\.zip): SHA-256 verified$", re.MULTILINE)
@@ -289,11 +289,8 @@ def test_get_saves_the_first_part_while_the_next_one_is_still_built(
     root = local_deployment.folder()
     sources = local_deployment.sources
     assert isinstance(sources, LocalSources)
-    first, last = os.urandom(3 * 1024**2), os.urandom(3 * 1024**2)
-    sources.put(f"{root}/a.bin", first)
-    sources.put(f"{root}/c.bin", last)
-    with (sources.root / root / "b.bin").open("wb") as sparse:
-        sparse.truncate(1024**3)  # part 2: long enough to build that part 1 is saved meanwhile
+    # Part 2 is long enough to build that part 1 is saved meanwhile.
+    expected = put_split_set(sources, root, 1024**3)
     try:
         done = _run(
             local_deployment, tmp_path, "get", f"{root}/", "-o", str(tmp_path / "out"), "--split", "8MB",
@@ -315,4 +312,4 @@ def test_get_saves_the_first_part_while_the_next_one_is_still_built(
     ]
     assert lines[-1] == f"done: 3 parts in {tmp_path / 'out'}"
     small = files_in_parts([tmp_path / "out" / "set-1-of-3.zip", tmp_path / "out" / "set-3-of-3.zip"])
-    assert small == {f"{root}/a.bin": first, f"{root}/c.bin": last}
+    assert small == {path: data for path, data in expected.items() if data is not None}

@@ -17,7 +17,7 @@ from tests.client import api_delete, api_get, auth, build_folder, eventually, pa
 from tests.client import request_download as post_download
 from tests.conftest import Deployment
 from tests.services import pool_children
-from tests.sources import LocalSources, S3Sources
+from tests.sources import LocalSources, S3Sources, put_split_set
 from tests.sse import Message, Reader, read_all
 
 MiB = 1024**2
@@ -38,20 +38,10 @@ def _events_until_part(base_url: str, ticket_id: str, part: int) -> list[Message
 
 
 def _put_sources(deployment: Deployment, root: str) -> dict[str, bytes | None]:
-    """Three files for three parts of a split of 8 MB: the middle one large enough (a sparse
-    2 GiB on the local store, 160 MiB on the slow S3 test server) to kill the worker in it.
-    Values are the bytes, None for the sparse file (all zeros)."""
-    first, last = os.urandom(3 * MiB), os.urandom(3 * MiB)
-    deployment.sources.put(f"{root}/a.bin", first)
-    deployment.sources.put(f"{root}/c.bin", last)
-    if isinstance(deployment.sources, LocalSources):
-        with (deployment.sources.root / root / "b.bin").open("wb") as sparse:
-            sparse.truncate(2 * 1024 * MiB)
-        middle = None
-    else:
-        middle = os.urandom(160 * MiB)
-        deployment.sources.put(f"{root}/b.bin", middle)
-    return {f"{root}/a.bin": first, f"{root}/b.bin": middle, f"{root}/c.bin": last}
+    """The split set (tests/sources.py), its middle file large enough to kill the worker in it:
+    a sparse 2 GiB on the local store, 160 MiB on the slow S3 test server."""
+    local = isinstance(deployment.sources, LocalSources)
+    return put_split_set(deployment.sources, root, 2 * 1024 * MiB if local else 160 * MiB)
 
 
 def _stored_version(deployment: Deployment, key: str) -> tuple[Any, ...]:

@@ -19,7 +19,7 @@ import redis
 from tests.client import api_get, auth, build_folder, current_state, request_download, wait_final
 from tests.conftest import Deployment, deployed
 from tests.services import pool_children, service_env
-from tests.sources import LocalSources, S3Sources
+from tests.sources import LocalSources, S3Sources, put_split_set
 from tests.sse import Reader, read_all
 
 
@@ -144,11 +144,7 @@ def test_a_build_whose_last_writes_were_lost_with_the_redis_primary_is_repaired(
     root = leased.folder()
     sources = leased.sources
     assert isinstance(sources, LocalSources)
-    first, last = os.urandom(3 * 1024**2), os.urandom(3 * 1024**2)
-    sources.put(f"{root}/a.bin", first)
-    sources.put(f"{root}/c.bin", last)
-    with (sources.root / root / "b.bin").open("wb") as sparse:
-        sparse.truncate(2 * 1024**3)
+    expected = put_split_set(sources, root, 2 * 1024**3)
     client = redis.Redis.from_url(leased.service.env["FILEGATE_REDIS_URL"])
     try:
         created = request_download(
@@ -179,5 +175,5 @@ def test_a_build_whose_last_writes_were_lost_with_the_redis_primary_is_repaired(
     for part in result["parts"]:
         assert hashlib.sha256((folder / part["name"]).read_bytes()).hexdigest() == part["sha256"]
     with zipfile.ZipFile(folder / result["parts"][0]["name"]) as archive:
-        assert archive.read(f"{root}/a.bin") == first
+        assert archive.read(f"{root}/a.bin") == expected[f"{root}/a.bin"]
     shutil.rmtree(folder)

@@ -205,7 +205,7 @@ class LocalStorage(Storage):
         return None  # sockets, fifos and devices are not files anyone downloads
 
     def walk(self, folder: str) -> Iterator[SourceEntry]:
-        return self._walk(folder, self._resolve(folder))
+        yield from self._walk(folder, self._resolve(folder))
 
     def _walk(self, folder: str, real: str) -> Iterator[SourceEntry]:
         """``folder``'s tree; ``real`` is its real path (a folder met on the way, not through a
