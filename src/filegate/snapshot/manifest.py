@@ -62,13 +62,10 @@ class Manifest:
         ]
         return cls(entries=entries)
 
-    def fingerprint(self, options: dict[str, object]) -> str:
-        """A hash of every pinned entry and the archive options: equal means the same archive."""
-        return fingerprint_of(self.to_json(), options)
-
 
 def fingerprint_of(manifest_json: str, options: dict[str, object]) -> str:
-    """Manifest.fingerprint from the manifest's JSON, for a caller that has it already."""
+    """A hash of every pinned entry (``Manifest.to_json``, which the caller stores too) and the
+    archive options: equal means the same archive."""
     digest = hashlib.sha256(manifest_json.encode())
     digest.update(json.dumps(options, sort_keys=True).encode())
     return digest.hexdigest()

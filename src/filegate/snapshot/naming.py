@@ -61,13 +61,10 @@ class NameAllocator:
         """A unique safe name for ``segment`` inside the archive folder ``parent`` ('' for the top)."""
         taken = self._taken.setdefault(parent, set())
         base = safe_segment(segment)
-        folded = base.casefold()
-        if folded not in taken:
-            taken.add(folded)
-            return base
-        name, number = base, 1
-        while name.casefold() in taken:
+        name, number, folded = base, 1, base.casefold()
+        while folded in taken:
             number += 1
             name = _numbered(base, number)
-        taken.add(name.casefold())
+            folded = name.casefold()
+        taken.add(folded)
         return name
